@@ -1,0 +1,121 @@
+"""Loads the YAML file, applies ${VAR} references and MONITOR__ overrides, and explains every error."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import ValidationError
+
+from monitor.config.models import MonitorConfig
+
+ENV_PREFIX = "MONITOR__"
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A config problem, with the file and the key path it concerns. Never carries a secret value."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> MonitorConfig:
+    """Read, expand and validate a config file; raise ConfigError naming file, key path and problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [("", f"cannot read the file: {exc.strerror or exc}")]) from None
+    return parse_config(text, source, environ)
+
+
+def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> MonitorConfig:
+    env = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [("", f"{where}invalid YAML: {problem}")]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [("", "the top level must be a mapping of sections (redis, model, cameras, ...)")])
+    raw = _expand_vars(raw, env, source, "")
+    _apply_overrides(raw, env, source)
+    _apply_secret_env(raw, env)
+    return validate(raw, source)
+
+
+def validate(raw: dict[str, Any], source: str = "<config>") -> MonitorConfig:
+    try:
+        return MonitorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, [(_loc_path(e["loc"]), _describe(e)) for e in exc.errors()]) from None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    # pydantic's own message, never the offending input: it may be a password.
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"])
+
+
+def _loc_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _expand_vars(node: Any, env: Mapping[str, str], source: str, path: str) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in string values, so secrets can live in the environment."""
+    if isinstance(node, dict):
+        return {k: _expand_vars(v, env, source, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_vars(v, env, source, f"{path}[{i}]") for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(source, [(path, f"environment variable {name} is not set")])
+
+    return _VAR_RE.sub(sub, node)
+
+
+def _apply_overrides(raw: dict[str, Any], env: Mapping[str, str], source: str) -> None:
+    """MONITOR__WINDOW__STRIDE=2 sets window.stride; values are parsed as YAML scalars."""
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(source, [(".".join(keys), f"{name} overrides a key that is not a section")])
+            node = child
+        try:
+            node[keys[-1]] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            node[keys[-1]] = value
+
+
+def _apply_secret_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    if env.get("MONITOR_REDIS_PASSWORD"):
+        raw.setdefault("redis", {})["password"] = env["MONITOR_REDIS_PASSWORD"]

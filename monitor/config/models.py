@@ -1,0 +1,132 @@
+"""The configuration tree: one validated pydantic model whose field descriptions are the reference."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are re-validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RedisConfig(Section):
+    url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL; a password in it is never printed. "
+                     "Prefer MONITOR_REDIS_PASSWORD or ${VAR} references over a password in the file.")
+    prefix: str = Field("monitor:", description="Prefix of every key and stream the monitor writes.")
+    password: str | None = Field(None, description="Redis password, if not in the URL (secret; never printed).",
+                                 json_schema_extra={"secret": True})
+    descriptions_maxlen: int = Field(100_000, ge=100, description="Approximate MAXLEN of the descriptions stream.")
+    alerts_maxlen: int = Field(100_000, ge=100, description="Approximate MAXLEN of the alerts stream.")
+    status_maxlen: int = Field(10_000, ge=100, description="Approximate MAXLEN of the status stream.")
+    start_local: bool = Field(False, description="If nothing answers at `url`, start a private redis-server "
+                              "(loopback only, no persistence) for this run and stop it on exit. For demos.")
+    socket_timeout: float = Field(5.0, gt=0, description="Seconds before a Redis command times out.")
+
+
+class ModelConfig(Section):
+    id: str = Field("llava-hf/LLaVA-NeXT-Video-7B-hf", description="Hugging Face hub id or a local folder "
+                    "holding a LLaVA-NeXT-Video checkpoint (safetensors only; no remote code is run).")
+    backend: str = Field("transformers", description="Model backend name, from the backend registry.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to load.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights dtype. auto: bfloat16 on CUDA (float16 where bf16 is unsupported), float32 on CPU.")
+    device: str = Field("auto", description="Torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
+        "sdpa", description="Attention kernel passed to from_pretrained.")
+    max_new_tokens: int = Field(100, ge=1, le=1024, description="Most tokens generated for one description.")
+    max_batch: int = Field(8, ge=1, le=256, description="Most clips the engine runs in one batch.")
+    max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the engine waits to fill a batch.")
+    local_files_only: bool = Field(False, description="Never contact the hub (set HF_HUB_OFFLINE=1 to the same effect).")
+
+
+class WindowConfig(Section):
+    seconds: float = Field(10.0, gt=0, le=600, description="Length of the rolling clip window, in seconds of video.")
+    stride: float = Field(5.0, gt=0, le=3600, description="Seconds of video between two clips of one camera.")
+    frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly over the window for each clip.")
+
+
+DEFAULT_ANOMALY_PROMPT = (
+    "You are watching a security camera. Is anything abnormal or dangerous happening in this video? "
+    "Answer Yes or No first, then describe what you see in one or two sentences."
+)
+DEFAULT_ROAD_PROMPT = (
+    "You are watching a vehicle's dashcam. Describe the road situation: traffic, road layout, weather, "
+    "visibility and any hazards, in two or three sentences."
+)
+
+
+class PromptsConfig(Section):
+    anomaly: str = Field(DEFAULT_ANOMALY_PROMPT, min_length=1, description="Question of the `anomaly` prompt; "
+                         "the first word of the answer is read as Yes or No.")
+    road: str = Field(DEFAULT_ROAD_PROMPT, min_length=1, description="Question of the `road` prompt (dashcams).")
+
+
+class SourceConfig(Section):
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a network stream before giving up.")
+    read_timeout: float = Field(10.0, gt=0, description="Seconds without a packet before a stream is reopened.")
+    backoff_initial: float = Field(1.0, gt=0, description="First reconnect delay, in seconds.")
+    backoff_max: float = Field(60.0, gt=0, description="Longest reconnect delay, in seconds (capped exponential, jittered).")
+    max_width: int = Field(7680, ge=16, description="Streams wider than this are refused before decoding.")
+    max_height: int = Field(4320, ge=16, description="Streams taller than this are refused before decoding.")
+    scan_interval: float = Field(2.0, gt=0, description="Seconds between two scans of a dashcam folder.")
+    settle_seconds: float = Field(2.0, ge=0, description="A dashcam file must be unchanged this long before it is read.")
+
+
+class CameraConfig(Section):
+    id: str = Field(..., pattern=CAMERA_ID_PATTERN, description="Unique camera id: letters, digits, '.', '_', '-'.")
+    name: str | None = Field(None, description="Human-readable name; defaults to the id.")
+    url: str = Field(..., min_length=1, description="rtsp(s)://, http(s):// (HLS too), a video file, or a dashcam "
+                     "folder. Credentials in it are never printed; ${VAR} takes them from the environment.")
+    kind: Literal["fixed", "dashcam"] = Field("fixed", description="fixed runs the anomaly prompt; dashcam runs "
+                                               "anomaly and road.")
+    prompts: list[Literal["anomaly", "road"]] | None = Field(None, min_length=1, description="Prompts to run; "
+                                                             "defaults by kind.")
+    pace: Literal["realtime", "fast"] = Field("realtime", description="Files and dashcam uploads: play at real-time "
+                                              "pace, or as fast as the model takes clips.")
+    loop: bool = Field(False, description="Files only: start again at the end (demo footage).")
+    enabled: bool = Field(True, description="Disabled cameras are kept in the config but not opened.")
+    context: str | None = Field(None, max_length=1000, description="What is normal at this camera; given to the model.")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    @property
+    def prompt_ids(self) -> list[str]:
+        if self.prompts:
+            return list(dict.fromkeys(self.prompts))
+        return ["anomaly", "road"] if self.kind == "dashcam" else ["anomaly"]
+
+
+class LogConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    format: Literal["text", "json"] = Field("text", description="text for people, json for log pipelines.")
+
+
+class MonitorConfig(Section):
+    redis: RedisConfig = Field(default_factory=RedisConfig, description="Where results are published.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The video LLM.")
+    window: WindowConfig = Field(default_factory=WindowConfig, description="Rolling clip window, for every camera.")
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig, description="The fixed questions asked of each clip.")
+    source: SourceConfig = Field(default_factory=SourceConfig, description="Timeouts and limits of video sources.")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="The cameras to watch.")
+    state_dir: str = Field("/var/lib/monitor", description="Where the monitor keeps state across restarts "
+                           "(which dashcam files were processed).")
+    log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    print_results: bool = Field(False, description="Also print each description and alert on stdout (demo).")
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        seen: set[str] = set()
+        for cam in cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice")
+            seen.add(cam.id)
+        return cameras
