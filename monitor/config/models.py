@@ -104,6 +104,54 @@ class CameraConfig(Section):
         return ["anomaly", "road"] if self.kind == "dashcam" else ["anomaly"]
 
 
+ALERT_CATEGORIES_HELP = "intrusion, fire_smoke, violence, weapon, person_down, vehicle_incident, vandalism, theft, crowd, hazard, other"
+
+
+class AlertsConfig(Section):
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="Smoothed anomaly score (0..1) at or over which a "
+                             "window counts as anomalous.")
+    open_after: int = Field(2, ge=1, le=100, description="An alert opens after this many consecutive anomalous windows.")
+    close_after: int = Field(3, ge=1, le=100, description="An open alert ends after this many consecutive windows "
+                             "under the threshold.")
+    cooldown_seconds: float = Field(60.0, ge=0, description="After an alert of a category ends on a camera, no new "
+                                    "alert of that category opens there for this many seconds (camera clock).")
+    smoothing: float = Field(0.6, gt=0.0, le=1.0, description="Weight of the newest score in the exponential moving "
+                             "average of a camera's score; 1 turns smoothing off.")
+    dedupe_similarity: float = Field(0.9, ge=0.0, le=1.0, description="A new alert whose description is at least "
+                                     "this similar (0..1) to a recent alert of the same camera is not opened; 1 "
+                                     "suppresses only identical text.")
+    dedupe_seconds: float = Field(300.0, ge=0, description="How far back, in seconds, a new alert is compared with "
+                                  "earlier alerts of its camera for de-duplication.")
+    structured_verdict: bool = Field(True, description="Ask the model for a JSON verdict (title, summary, category "
+                                     f"[{ALERT_CATEGORIES_HELP}], severity, confidence) after its Yes/No answer.")
+
+
+class EvidenceConfig(Section):
+    enabled: bool = Field(True, description="Write an MP4 and a JPEG for every new alert.")
+    dir: str = Field("/var/lib/monitor/evidence", description="Folder of evidence files; nothing is written outside it.")
+    pre_roll_seconds: float = Field(10.0, ge=0, le=600, description="Seconds of video before the alert's window "
+                                    "that the evidence MP4 starts with.")
+    max_age_hours: float = Field(168.0, gt=0, description="Evidence files older than this are deleted.")
+    max_total_mb: float = Field(10_240.0, gt=0, description="When evidence files take more than this many MiB, "
+                                "the oldest are deleted first.")
+    jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of the evidence image.")
+
+
+class DeliveryConfig(Section):
+    outbox_dir: str = Field("/var/lib/monitor/outbox", description="Folder of the on-disk outbox that holds messages "
+                            "while Redis is unreachable; they are published in order once it answers.")
+    outbox_max_mb: float = Field(256.0, gt=0, description="Most MiB the outbox holds; past it new messages are "
+                                 "dropped and counted (alerts last: see outbox_other_max_mb).")
+    outbox_other_max_mb: float = Field(32.0, ge=0, description="Descriptions and status messages are kept in the "
+                                       "outbox only while it is smaller than this many MiB, so alerts keep the rest.")
+    retry_seconds: float = Field(1.0, gt=0, le=300, description="Seconds between two attempts to reach Redis while "
+                                 "the outbox holds messages.")
+    idempotent_xadd: Literal["auto", "off"] = Field("auto", description="auto: use XADD IDMP (Redis 8.6+) with the "
+                                                    "message id where the server has it; off: never.")
+    producer_id: str | None = Field(None, max_length=200, description="Producer id for idempotent XADD; defaults "
+                                    "to the host name.")
+
+
 class LogConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["text", "json"] = Field("text", description="text for people, json for log pipelines.")
@@ -119,6 +167,9 @@ class MonitorConfig(Section):
     state_dir: str = Field("/var/lib/monitor", description="Where the monitor keeps state across restarts "
                            "(which dashcam files were processed).")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Turning anomaly scores into alerts.")
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence clips and images of alerts.")
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="At-least-once delivery to Redis.")
     print_results: bool = Field(False, description="Also print each description and alert on stdout (demo).")
 
     @field_validator("cameras")
