@@ -1,0 +1,144 @@
+"""The monitor process: cameras, the model scheduler, publishing, heartbeats and a clean stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Callable
+
+import redis
+
+from monitor.backends import Backend, create_backend
+from monitor.backends.base import InferenceRequest, InferenceResult
+from monitor.camera import CameraWorker
+from monitor.config.models import MonitorConfig
+from monitor.keys import Keys
+from monitor.output import ResultPrinter
+from monitor.prompts import ANOMALY
+from monitor.publish import RedisSink, connect
+from monitor.results import descriptions, yes_alert
+from monitor.scheduler import Scheduler
+from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0
+HEALTH_EVERY_S = 30.0
+
+
+class Monitor:
+    def __init__(self, config: MonitorConfig, *, backend: Backend | None = None, publisher=None,
+                 echo: Callable[[str], None] | None = None):
+        self.config = config
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.keys = Keys(config.redis.prefix)
+        self.publisher = publisher or RedisSink(config.redis)
+        self._redis = connect(config.redis)
+        self.backend = backend or create_backend(config.model)
+        self.model_ref = ModelRef(id=config.model.id, backend=config.model.backend)
+        self.printer = ResultPrinter(echo) if (echo or config.print_results) else None
+        self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch,
+                                   max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
+                                   on_error=self._on_batch_error)
+        self.cameras = {cam.id: CameraWorker(cam, config, self.scheduler.submit, self._on_source_status)
+                        for cam in config.cameras if cam.enabled}
+        self.latencies: list[float] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, *, exit_when_done: bool = False) -> int:
+        """Run until `stop` is set (or, with exit_when_done, every source has finished). Exit code."""
+        self._worker_status("starting", f"{len(self.cameras)} cameras, model {self.model_ref.id}")
+        self.scheduler.start()
+        for worker in self.cameras.values():
+            worker.start()
+        self._worker_status("running", "")
+        next_health = time.monotonic() + HEALTH_EVERY_S
+        while not stop.wait(HEARTBEAT_S if not exit_when_done else 0.2):
+            self._heartbeat()
+            if self.scheduler.fatal is not None:
+                break
+            if exit_when_done and self._all_done():
+                logger.info("every source has finished")
+                break
+            if time.monotonic() >= next_health:
+                self._worker_status("running", "", stats=self.stats())
+                next_health += HEALTH_EVERY_S
+        return self.shutdown()
+
+    def _all_done(self) -> bool:
+        return all(w.finished.is_set() for w in self.cameras.values()) and self.scheduler.pending == 0 \
+            and self.scheduler.stats.completed + self.scheduler.stats.failed + self.scheduler.stats.dropped \
+            >= self.scheduler.stats.submitted
+
+    def shutdown(self) -> int:
+        for worker in self.cameras.values():
+            worker.stop()
+        for worker in self.cameras.values():
+            if not worker.join(10.0):
+                logger.warning("camera %s did not stop within 10 s", worker.camera.id)
+        self.scheduler.stop()
+        code = 1 if self.scheduler.fatal is not None else 0
+        self._worker_status("stopped", "fatal model error" if code else "clean stop", stats=self.stats())
+        self._redis_call(self._redis.delete, self.keys.worker(self.worker_id))
+        self._redis.close()
+        self.backend.close()
+        self.publisher.close()
+        return code
+
+    def stats(self) -> dict:
+        s = self.scheduler.stats
+        lat = sorted(self.latencies[-500:])
+        return {"clips_submitted": s.submitted, "clips_dropped": s.dropped, "clips_completed": s.completed,
+                "clips_failed": s.failed, "batches": s.batches, "pending": self.scheduler.pending,
+                "p50_latency_s": round(lat[len(lat) // 2], 3) if lat else None,
+                "p95_latency_s": round(lat[int(len(lat) * 0.95)], 3) if lat else None}
+
+    # -- callbacks -------------------------------------------------------------------------------
+    def _on_result(self, result: InferenceResult, latency_s: float) -> None:
+        self.latencies.append(latency_s)
+        del self.latencies[:-1000]
+        camera = self.cameras[result.request.clip.camera_id].camera
+        for message in descriptions(result, camera, self.model_ref):
+            self.publisher.publish("description", message)
+            if self.printer:
+                self.printer.description(message)
+            if message.prompt_id == ANOMALY:
+                for alert in filter(None, [yes_alert(message)]):
+                    self.publisher.publish("alert", alert)
+                    if self.printer:
+                        self.printer.alert(alert)
+
+    def _on_batch_error(self, requests: list[InferenceRequest], exc: BaseException) -> None:
+        cams = sorted({r.clip.camera_id for r in requests})
+        self._worker_status("error", f"model failed on clips of {', '.join(cams)}: {type(exc).__name__}: {exc}")
+
+    def _on_source_status(self, status) -> None:
+        camera = self.cameras.get(status.camera_id)
+        ref = CameraRef(id=status.camera_id, name=camera.camera.display_name if camera else status.camera_id)
+        log = logger.warning if status.state in ("error", "stalled", "file_failed") else logger.info
+        log("camera %s: %s %s", status.camera_id, status.state, status.detail)
+        ts = status.ts or time.time()
+        message = Status(message_id=stable_id("status", status.camera_id, status.state, f"{ts:.6f}"), ts=rfc3339(ts),
+                         camera=ref, state=status.state, detail=status.detail, stats=dict(status.stats))
+        self.publisher.publish("status", message)
+        if self.printer:
+            self.printer.status(message)
+
+    def _worker_status(self, state: str, detail: str, stats: dict | None = None) -> None:
+        now = time.time()
+        message = Status(message_id=stable_id("worker", self.worker_id, state, f"{now:.6f}"), ts=rfc3339(now),
+                         state=state, detail=f"worker {self.worker_id}: {detail}".rstrip(": "), stats=stats or {})
+        self.publisher.publish("status", message)
+
+    def _heartbeat(self) -> None:
+        self._redis_call(self._redis.set, self.keys.worker(self.worker_id), rfc3339(time.time()),
+                         ex=int(HEARTBEAT_S * 3))
+
+    def _redis_call(self, fn, *args, **kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            logger.warning("Redis: %s", exc)

@@ -1,0 +1,55 @@
+"""Human-readable lines for descriptions, alerts and status (the demo's console, `monitor tail`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from monitor.schema import Alert, Description, Status
+
+SEVERITY = {0: "info", 1: "suspicious", 2: "critical"}
+
+
+def describe_line(message: Description) -> str:
+    score = "" if message.score is None else f" score={message.score:.2f}"
+    return f"[{message.ts}] {message.camera.id} {message.prompt_id}{score}: {_one_line(message.text)}"
+
+
+def alert_line(message: Alert) -> str:
+    evidence = f" evidence={message.evidence.clip}" if message.evidence.clip else ""
+    return (f"[{message.ts}] ALERT {message.phase} {message.camera.id} {SEVERITY.get(message.severity)} "
+            f"conf={message.confidence:.2f} {message.title}: {_one_line(message.text)}{evidence} "
+            f"(alert {message.alert_id[:8]})")
+
+
+def status_line(message: Status) -> str:
+    who = message.camera.id if message.camera else "worker"
+    detail = f": {message.detail}" if message.detail else ""
+    return f"[{message.ts}] status {who} {message.state}{detail}"
+
+
+def line_for(message) -> str:
+    if isinstance(message, Alert):
+        return alert_line(message)
+    if isinstance(message, Description):
+        return describe_line(message)
+    return status_line(message)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ResultPrinter:
+    def __init__(self, echo: Callable[[str], None] | None = None):
+        self.echo = echo or (lambda line: print(line, file=sys.stdout, flush=True))
+
+    def description(self, message: Description) -> None:
+        self.echo(describe_line(message))
+
+    def alert(self, message: Alert) -> None:
+        self.echo(alert_line(message))
+
+    def status(self, message: Status) -> None:
+        self.echo(status_line(message))

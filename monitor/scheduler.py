@@ -1,0 +1,138 @@
+"""Gathers clips of all cameras into batches for the model, newest clip per camera wins.
+
+The GPU must never queue without bound: each camera has one pending slot. A live camera's new clip
+replaces a pending one (the old one is counted as dropped); a file played "as fast as the model
+allows" waits for its slot instead, so no clip of a file is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+from monitor.backends.base import Backend, InferenceRequest, InferenceResult
+from monitor.backends.errors import FatalBackendError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SchedulerStats:
+    submitted: int = 0
+    dropped: int = 0
+    completed: int = 0
+    failed: int = 0
+    batches: int = 0
+    last_batch_size: int = 0
+    last_batch_seconds: float = 0.0
+
+
+class Scheduler:
+    def __init__(self, backend: Backend, *, max_batch: int, max_wait_s: float,
+                 on_result: Callable[[InferenceResult, float], None],
+                 on_error: Callable[[list[InferenceRequest], BaseException], None] | None = None):
+        self.backend = backend
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.on_result = on_result
+        self.on_error = on_error or (lambda reqs, exc: None)
+        self.stats = SchedulerStats()
+        self._pending: OrderedDict[str, tuple[InferenceRequest, float]] = OrderedDict()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.fatal: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, request: InferenceRequest, *, wait: bool = False, stop: threading.Event | None = None) -> bool:
+        """Queue a clip. wait=False replaces the camera's pending clip; wait=True blocks until the slot
+        is free (or stop is set). Returns False if the clip was not queued."""
+        camera = request.clip.camera_id
+        with self._cond:
+            while wait and camera in self._pending and not self._stopping:
+                if stop is not None and stop.is_set():
+                    return False
+                self._cond.wait(0.2)
+            if self._stopping:
+                return False
+            if camera in self._pending:
+                self.stats.dropped += 1
+                logger.info("camera %s: model is behind, dropped clip %d for a newer one",
+                            camera, self._pending[camera][0].clip.seq)
+                del self._pending[camera]
+            self._pending[camera] = (request, time.monotonic())
+            self.stats.submitted += 1
+            self._cond.notify_all()
+        return True
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in hand, drop what is pending, and stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    def _take_batch(self) -> list[tuple[InferenceRequest, float]]:
+        with self._cond:
+            while not self._pending and not self._stopping:
+                self._cond.wait(0.5)
+            if self._stopping:
+                return []
+            deadline = time.monotonic() + self.max_wait_s
+            while len(self._pending) < self.max_batch and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch = []
+            while self._pending and len(batch) < self.max_batch:
+                batch.append(self._pending.popitem(last=False)[1])
+            self._cond.notify_all()  # wakes cameras waiting for their slot
+            return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                return
+            self._run(batch)
+            if self.fatal is not None:
+                return
+
+    def _run(self, batch: list[tuple[InferenceRequest, float]]) -> None:
+        requests = [req for req, _ in batch]
+        started = time.monotonic()
+        try:
+            results = self.backend.infer(requests)
+        except FatalBackendError as exc:
+            logger.critical("model backend failed for good: %s", exc)
+            self.fatal = exc
+            self.on_error(requests, exc)
+            return
+        except Exception as exc:  # one bad batch must not stop the monitor
+            logger.exception("model failed on a batch of %d clips", len(requests))
+            self.stats.failed += len(requests)
+            self.on_error(requests, exc)
+            return
+        done = time.monotonic()
+        self.stats.batches += 1
+        self.stats.last_batch_size = len(requests)
+        self.stats.last_batch_seconds = done - started
+        for result, (_, queued_at) in zip(results, batch):
+            self.stats.completed += 1
+            try:
+                self.on_result(result, done - queued_at)
+            except Exception:
+                logger.exception("publishing the result of camera %s failed", result.request.clip.camera_id)
