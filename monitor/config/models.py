@@ -43,6 +43,20 @@ class ModelConfig(Section):
     max_batch: int = Field(8, ge=1, le=256, description="Most clips the engine runs in one batch.")
     max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the engine waits to fill a batch.")
     local_files_only: bool = Field(False, description="Never contact the hub (set HF_HUB_OFFLINE=1 to the same effect).")
+    engine: Literal["fast", "reference"] = Field(
+        "reference", description="transformers backend: fast (batched clips, shared video prefix, one-forward scores, "
+        "batched decoding) or reference (HF processor + generate per clip and prompt; slow, for fidelity checks).")
+    describe: Literal["always", "on_alert", "every_n"] = Field(
+        "always", description="When descriptions are decoded for a clip whose request asks for them: always; "
+        "on_alert (only when a scored prompt's score reaches score_threshold); every_n (every describe_every-th "
+        "clip of a camera). Otherwise only scores are computed, in one forward pass.")
+    describe_every: int = Field(6, ge=1, le=10_000, description="describe: every_n describes every n-th clip of a camera.")
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="describe: on_alert decodes descriptions "
+                                   "when a scored prompt's P(Yes) is at least this.")
+    compile: bool = Field(False, description="CUDA only: torch.compile the language model for the batch_shapes, "
+                          "compiled at warm-up (about a minute a shape); batches are padded up to the next shape.")
+    batch_shapes: list[int] = Field([1, 4, 8], min_length=1, description="Clip batch sizes warmed up at start "
+                                    "(and the only ones compiled when compile is on); ascending, at most max_batch.")
 
 
 class WindowConfig(Section):
