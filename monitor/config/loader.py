@@ -110,10 +110,18 @@ def _apply_overrides(raw: dict[str, Any], env: Mapping[str, str], source: str) -
             if not isinstance(child, dict):
                 raise ConfigError(source, [(".".join(keys), f"{name} overrides a key that is not a section")])
             node = child
-        try:
-            node[keys[-1]] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            node[keys[-1]] = value
+        node[keys[-1]] = _scalar(value)
+
+
+def _scalar(value: str) -> Any:
+    """'2.5' -> 2.5, 'true' -> True, '[1, 4]' -> [1, 4]; anything else stays the string ('site7:')."""
+    try:
+        parsed = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        return value
+    if isinstance(parsed, dict) and not value.lstrip().startswith("{"):
+        return value
+    return parsed
 
 
 def _apply_secret_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
