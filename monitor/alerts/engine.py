@@ -1,0 +1,163 @@
+"""Anomaly descriptions -> alert phases: smoothing, hysteresis, cooldown, dedupe, verdict, evidence."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.alerts.cooldown import Cooldown
+from monitor.alerts.dedupe import RecentTexts
+from monitor.alerts.hysteresis import ScoreTrack
+from monitor.alerts.verdict import ParsedVerdict, parse_verdict
+from monitor.clip import Clip
+from monitor.config.models import AlertsConfig, CameraConfig
+from monitor.prompts import answer_is_yes
+from monitor.schema import Alert, Description, Evidence, rfc3339, stable_id
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenAlert:
+    alert_id: str
+    title: str
+    category: str
+    severity: int
+    evidence: Evidence
+    last: Description
+    windows: int = 1
+
+
+@dataclass
+class CameraState:
+    track: ScoreTrack
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    alert: OpenAlert | None = None
+
+
+class AlertEngine:
+    """One per process. `process` is called once per anomaly description of a camera, in window order;
+    different cameras may call it from different threads."""
+
+    def __init__(self, alerts_cfg: AlertsConfig, evidence_store: Any | None = None):
+        self.cfg = alerts_cfg
+        self.evidence_store = evidence_store
+        self._cameras: dict[str, CameraState] = {}
+        self._lock = threading.Lock()
+        self._cooldown = Cooldown(alerts_cfg.cooldown_seconds)
+        self._recent = RecentTexts(alerts_cfg.dedupe_similarity, alerts_cfg.dedupe_seconds)
+        self.suppressed = {"cooldown": 0, "duplicate": 0}
+
+    def process(self, camera: CameraConfig, clip: Clip, anomaly: Description, ring: Any | None = None) -> list[Alert]:
+        """The alert messages this window yields (none, or one new/update/end). `ring` is the camera's
+        packet ring, for the evidence MP4 of a new alert; without it only the JPEG is written."""
+        state = self._state(camera.id)
+        with state.lock:
+            score = window_score(anomaly)
+            step = state.track.step(score)
+            if step == "quiet":
+                return []
+            if step == "open":
+                return self._open(state, camera, clip, anomaly, ring)
+            return [self._follow(state, anomaly, "end" if step == "end" else "update", clip.window_end)]
+
+    def close(self, camera_id: str) -> list[Alert]:
+        """End a camera's open alert now (camera removed or the daemon stopping), repeating its last window."""
+        state = self._cameras.get(camera_id)
+        if state is None or state.alert is None:
+            return []
+        with state.lock:
+            state.track.closed()
+            last = state.alert.last
+            return [self._follow(state, last, "end", _window_end(last), same_window=True)]
+
+    def _state(self, camera_id: str) -> CameraState:
+        with self._lock:
+            if camera_id not in self._cameras:
+                track = ScoreTrack(self.cfg.threshold, self.cfg.open_after, self.cfg.close_after, self.cfg.smoothing)
+                self._cameras[camera_id] = CameraState(track)
+            return self._cameras[camera_id]
+
+    def _open(self, state: CameraState, camera: CameraConfig, clip: Clip, anomaly: Description,
+              ring: Any | None) -> list[Alert]:
+        verdict = self._verdict(anomaly, state.track)
+        now = clip.window_end
+        category = verdict.verdict.category
+        if self._cooldown.blocks(camera.id, category, now):
+            self.suppressed["cooldown"] += 1
+            logger.info("camera %s: %s alert held back by cooldown (%.0f s left)", camera.id, category,
+                        self._cooldown.remaining(camera.id, category, now))
+            return []
+        if self._recent.repeats(camera.id, anomaly.text, now):
+            self.suppressed["duplicate"] += 1
+            logger.info("camera %s: alert not opened, it repeats a recent one", camera.id)
+            return []
+        state.track.opened()
+        alert_id = stable_id("alert", camera.id, f"{now:.3f}")
+        state.alert = OpenAlert(alert_id, verdict.verdict.title, category, verdict.verdict.severity,
+                                self._capture(camera.id, clip, ring), anomaly)
+        self._recent.remember(camera.id, anomaly.text, now)
+        return [self._message(state.alert, anomaly, "new", verdict)]
+
+    def _follow(self, state: CameraState, anomaly: Description, phase: str, now: float,
+                same_window: bool = False) -> Alert:
+        alert = state.alert
+        assert alert is not None, "hysteresis said open while no alert is open"
+        verdict = self._verdict(anomaly, state.track)
+        if phase == "update" and verdict.parsed:
+            alert.severity = max(alert.severity, verdict.verdict.severity)
+        alert.last, alert.windows = anomaly, alert.windows + (0 if same_window else 1)
+        self._recent.remember(anomaly.camera.id, anomaly.text, now)
+        if phase == "end":
+            state.alert = None
+            self._cooldown.start(anomaly.camera.id, alert.category, now)
+        return self._message(alert, anomaly, phase, verdict, tag="close" if same_window else "")
+
+    def _verdict(self, anomaly: Description, track: ScoreTrack) -> ParsedVerdict:
+        confidence = track.smoothed if track.smoothed is not None else 0.5
+        parsed = parse_verdict(anomaly.text, default_severity=1, default_confidence=confidence)
+        if not parsed.parsed and anomaly.text.strip():
+            logger.debug("camera %s: no structured verdict in the answer; using its text", anomaly.camera.id)
+        return parsed
+
+    def _capture(self, camera_id: str, clip: Clip, ring: Any | None) -> Evidence:
+        if self.evidence_store is None:
+            return Evidence()
+        try:
+            return self.evidence_store.capture(camera_id, clip, ring)
+        except Exception:  # evidence is worth much, but never worth losing the alert over
+            logger.exception("camera %s: evidence capture failed; the alert goes out without it", camera_id)
+            return Evidence()
+
+    def _message(self, alert: OpenAlert, anomaly: Description, phase: str, verdict: ParsedVerdict,
+                 tag: str = "") -> Alert:
+        v = verdict.verdict
+        base = anomaly.model_dump(exclude={"message_id", "ts", "text"})
+        return Alert(
+            **base, **optional_fields(category=alert.category, summary=v.summary, verdict_parsed=verdict.parsed),
+            message_id=stable_id("alert", alert.alert_id, phase, anomaly.message_id, tag),
+            ts=rfc3339(time.time()), text=v.summary or anomaly.text[:2000],
+            alert_id=alert.alert_id, phase=phase, title=alert.title if phase != "new" else v.title,
+            severity=alert.severity if phase != "new" else v.severity, confidence=v.confidence,
+            evidence=alert.evidence)
+
+
+def window_score(anomaly: Description) -> float:
+    """The window's anomaly score; a text-only answer counts Yes as 1 and No (or neither) as 0."""
+    if anomaly.score is not None:
+        return float(anomaly.score)
+    return 1.0 if answer_is_yes(anomaly.text) else 0.0
+
+
+def optional_fields(**values: Any) -> dict[str, Any]:
+    """Verdict fields the Alert schema may not have yet (category, summary, verdict_parsed): passed only
+    where the schema declares them, so the message always validates against the installed schema."""
+    return {name: value for name, value in values.items() if name in Alert.model_fields}
+
+
+def _window_end(anomaly: Description) -> float:
+    return datetime.fromisoformat(anomaly.window.end.replace("Z", "+00:00")).timestamp()

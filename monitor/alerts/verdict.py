@@ -1,0 +1,154 @@
+"""The structured verdict: parsed tolerantly from the model's answer into a fixed, validated schema."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+logger = logging.getLogger(__name__)
+
+CATEGORIES = ("intrusion", "fire_smoke", "violence", "weapon", "person_down", "vehicle_incident",
+              "vandalism", "theft", "crowd", "hazard", "other")
+TITLE_MAX = 120
+SUMMARY_MAX = 500
+_FIELD_RE = {
+    "title": re.compile(r'"title"\s*:\s*"((?:[^"\\]|\\.)*)', re.S),
+    "summary": re.compile(r'"summary"\s*:\s*"((?:[^"\\]|\\.)*)', re.S),
+    "category": re.compile(r'"category"\s*:\s*"((?:[^"\\]|\\.)*)"', re.S),
+    "severity": re.compile(r'"severity"\s*:\s*"?(-?\d+(?:\.\d+)?)'),
+    "confidence": re.compile(r'"confidence"\s*:\s*"?(-?\d+(?:\.\d+)?)'),
+}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Verdict(BaseModel):
+    """The only fields an answer can set; anything else the model writes is ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    title: str = Field("", max_length=TITLE_MAX)
+    summary: str = Field("", max_length=SUMMARY_MAX)
+    category: str = "other"
+    severity: int = Field(1, ge=0, le=2)
+    confidence: float = Field(0.5, ge=0.0, le=1.0)
+
+    @field_validator("title", "summary", mode="before")
+    @classmethod
+    def _clean_text(cls, value: object, info) -> str:
+        limit = TITLE_MAX if info.field_name == "title" else SUMMARY_MAX
+        return clean_text(str(value) if value is not None else "", limit)
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _known_category(cls, value: object) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "_", str(value).lower()).strip("_")
+        return slug if slug in CATEGORIES else "other"
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _clamp_severity(cls, value: object) -> int:
+        return int(min(2.0, max(0.0, round(_number(value, 1.0)))))
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _clamp_confidence(cls, value: object) -> float:
+        number = _number(value, 0.5)
+        # Models often answer confidence as a percentage.
+        if 1.0 < number <= 100.0:
+            number /= 100.0
+        return min(1.0, max(0.0, number))
+
+
+@dataclass(frozen=True)
+class ParsedVerdict:
+    verdict: Verdict
+    parsed: bool  # False: no usable JSON; the fields were made from the plain text (flagged downstream)
+
+
+def clean_text(text: str, limit: int) -> str:
+    """One line of printable text at most `limit` characters long."""
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def parse_verdict(text: str, *, default_severity: int = 1, default_confidence: float = 0.5) -> ParsedVerdict:
+    """Read the JSON verdict from a model answer; never raises. A broken or missing JSON object falls
+    back to fields recovered one by one, then to the plain text."""
+    found = _json_object(text) or _fields_by_regex(text)
+    if found:
+        try:
+            verdict = Verdict.model_validate(found)
+            if verdict.title or verdict.summary:
+                return ParsedVerdict(_fill_title(verdict, text), True)
+        except (ValidationError, ValueError, TypeError) as exc:
+            logger.debug("verdict did not validate: %s", exc)
+    return ParsedVerdict(fallback(text, default_severity, default_confidence), False)
+
+
+def fallback(text: str, severity: int, confidence: float) -> Verdict:
+    prose = strip_verdict(text)
+    return Verdict(title=first_sentence(prose) or "Anomaly", summary=prose, category="other",
+                   severity=severity, confidence=confidence)
+
+
+def strip_verdict(text: str) -> str:
+    """The prose of an answer: without the JSON part and without the leading Yes/No."""
+    brace = text.find("{")
+    prose = text[:brace] if brace >= 0 else text
+    prose = re.sub(r"^\W*(yes|no)\b\W*", "", prose.strip(), flags=re.I)
+    return clean_text(prose, SUMMARY_MAX)
+
+
+def first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return clean_text(match.group(1) if match else text, TITLE_MAX)
+
+
+def _fill_title(verdict: Verdict, text: str) -> Verdict:
+    if verdict.title:
+        return verdict
+    return verdict.model_copy(update={"title": first_sentence(verdict.summary) or "Anomaly"})
+
+
+def _json_object(text: str) -> dict | None:
+    """The first JSON object in the text that decodes to a dict (model answers wrap it in prose or ```)."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start >= 0:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+            if isinstance(value, dict):
+                return value
+        except ValueError:
+            pass
+        start = text.find("{", start + 1)
+    return None
+
+
+def _fields_by_regex(text: str) -> dict | None:
+    """Fields of a truncated or malformed object (a cut-off answer still names its title)."""
+    found = {}
+    for name, pattern in _FIELD_RE.items():
+        match = pattern.search(text)
+        if match:
+            found[name] = _unescape(match.group(1)) if name in ("title", "summary", "category") else match.group(1)
+    return found or None
+
+
+def _unescape(value: str) -> str:
+    try:
+        return json.loads(f'"{value}"')
+    except ValueError:
+        return value.replace('\\"', '"')
+
+
+def _number(value: object, default: float) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return default if number != number else number  # NaN
