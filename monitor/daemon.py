@@ -11,6 +11,7 @@ from typing import Callable
 
 import redis
 
+from monitor.alerts import AlertEngine
 from monitor.backends import Backend, create_backend
 from monitor.backends.base import InferenceRequest, InferenceResult
 from monitor.camera import CameraWorker
@@ -19,7 +20,7 @@ from monitor.keys import Keys
 from monitor.output import ResultPrinter
 from monitor.prompts import ANOMALY
 from monitor.publish import RedisSink, connect
-from monitor.results import descriptions, yes_alert
+from monitor.results import descriptions
 from monitor.scheduler import Scheduler
 from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
 
@@ -40,6 +41,7 @@ class Monitor:
         self.backend = backend or create_backend(config.model)
         self.model_ref = ModelRef(id=config.model.id, backend=config.model.backend)
         self.printer = ResultPrinter(echo) if (echo or config.print_results) else None
+        self.alerts = AlertEngine(config.alerts)
         self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch,
                                    max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
                                    on_error=self._on_batch_error)
@@ -80,6 +82,8 @@ class Monitor:
             if not worker.join(10.0):
                 logger.warning("camera %s did not stop within 10 s", worker.camera.id)
         self.scheduler.stop()
+        for camera_id in self.cameras:  # an alert left open would never get its `end`
+            self._publish_alerts(self.alerts.close(camera_id))
         code = 1 if self.scheduler.fatal is not None else 0
         self._worker_status("stopped", "fatal model error" if code else "clean stop", stats=self.stats())
         self._redis_call(self._redis.delete, self.keys.worker(self.worker_id))
@@ -106,10 +110,13 @@ class Monitor:
             if self.printer:
                 self.printer.description(message)
             if message.prompt_id == ANOMALY:
-                for alert in filter(None, [yes_alert(message)]):
-                    self.publisher.publish("alert", alert)
-                    if self.printer:
-                        self.printer.alert(alert)
+                self._publish_alerts(self.alerts.process(camera, result.request.clip, message))
+
+    def _publish_alerts(self, alerts) -> None:
+        for alert in alerts:
+            self.publisher.publish("alert", alert)
+            if self.printer:
+                self.printer.alert(alert)
 
     def _on_batch_error(self, requests: list[InferenceRequest], exc: BaseException) -> None:
         cams = sorted({r.clip.camera_id for r in requests})

@@ -7,8 +7,7 @@ import time
 from monitor.backends.base import InferenceResult, PromptResult
 from monitor.clip import Clip
 from monitor.config.models import CameraConfig
-from monitor.prompts import answer_is_yes
-from monitor.schema import Alert, CameraRef, Description, FramesRef, ModelRef, WindowRef, rfc3339, stable_id
+from monitor.schema import CameraRef, Description, FramesRef, ModelRef, WindowRef, rfc3339, stable_id
 
 
 def descriptions(result: InferenceResult, camera: CameraConfig, model: ModelRef) -> list[Description]:
@@ -30,14 +29,3 @@ def description(clip: Clip, camera: CameraConfig, model: ModelRef, answer: Promp
         score=None if answer.score is None else min(1.0, max(0.0, float(answer.score))),
     )
 
-
-def yes_alert(anomaly: Description, threshold: float = 0.5) -> Alert | None:
-    """The simplest rule: an alert when the anomaly answer is Yes (score over threshold, else the text)."""
-    yes = anomaly.score >= threshold if anomaly.score is not None else answer_is_yes(anomaly.text)
-    if not yes:
-        return None
-    data = anomaly.model_dump(exclude={"message_id", "schema_version"})
-    alert_id = stable_id("alert", anomaly.camera.id, anomaly.window.end)
-    return Alert(**data, message_id=stable_id("alert-msg", alert_id, "new"), alert_id=alert_id, phase="new",
-                 title=f"Anomaly at {anomaly.camera.name}", severity=1,
-                 confidence=anomaly.score if anomaly.score is not None else 0.5)

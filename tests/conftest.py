@@ -42,3 +42,11 @@ def redis_client(redis_config):
     client = redis.Redis.from_url(redis_config.url, decode_responses=True)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny random-weight checkpoint, made offline once per session, loaded via from_pretrained."""
+    from monitor.backends.tiny import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llava-next-video"))
