@@ -44,7 +44,7 @@ class ModelConfig(Section):
     max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the engine waits to fill a batch.")
     local_files_only: bool = Field(False, description="Never contact the hub (set HF_HUB_OFFLINE=1 to the same effect).")
     engine: Literal["fast", "reference"] = Field(
-        "reference", description="transformers backend: fast (batched clips, shared video prefix, one-forward scores, "
+        "fast", description="transformers backend: fast (batched clips, shared video prefix, one-forward scores, "
         "batched decoding) or reference (HF processor + generate per clip and prompt; slow, for fidelity checks).")
     describe: Literal["always", "on_alert", "every_n"] = Field(
         "always", description="When descriptions are decoded for a clip whose request asks for them: always; "
@@ -53,10 +53,8 @@ class ModelConfig(Section):
     describe_every: int = Field(6, ge=1, le=10_000, description="describe: every_n describes every n-th clip of a camera.")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="describe: on_alert decodes descriptions "
                                    "when a scored prompt's P(Yes) is at least this.")
-    compile: bool = Field(False, description="CUDA only: torch.compile the language model for the batch_shapes, "
-                          "compiled at warm-up (about a minute a shape); batches are padded up to the next shape.")
-    batch_shapes: list[int] = Field([1, 4, 8], min_length=1, description="Clip batch sizes warmed up at start "
-                                    "(and the only ones compiled when compile is on); ascending, at most max_batch.")
+    batch_shapes: list[int] = Field([1, 8], min_length=1, description="Clip batch sizes run once by warmup() "
+                                    "before readiness (kernel selection, memory reservation); at most max_batch.")
 
 
 class WindowConfig(Section):
@@ -90,6 +88,15 @@ class SourceConfig(Section):
     max_height: int = Field(4320, ge=16, description="Streams taller than this are refused before decoding.")
     scan_interval: float = Field(2.0, gt=0, description="Seconds between two scans of a dashcam folder.")
     settle_seconds: float = Field(2.0, ge=0, description="A dashcam file must be unchanged this long before it is read.")
+    stall_seconds: float = Field(20.0, gt=0, description="A stream that delivers no packet for this long is "
+                                 "reported stalled, abandoned (even if FFmpeg hangs) and reopened.")
+    decode: Literal["targeted", "keyframes", "all"] = Field(
+        "targeted", description="Default decode mode. targeted: decode a GOP only when the window wants a "
+        "frame in it, and only up to that frame (samples within one frame interval of a full decode); "
+        "keyframes: decode keyframes only (cheapest; samples within one GOP of a full decode); all: decode "
+        "every frame (reference).")
+    status_interval: float = Field(10.0, gt=0, description="Seconds between two health reports (fps, "
+                                   "reconnects, stalls, age of the last frame) of an online source.")
 
 
 class CameraConfig(Section):
@@ -104,6 +111,8 @@ class CameraConfig(Section):
     pace: Literal["realtime", "fast"] = Field("realtime", description="Files and dashcam uploads: play at real-time "
                                               "pace, or as fast as the model takes clips.")
     loop: bool = Field(False, description="Files only: start again at the end (demo footage).")
+    decode: Literal["targeted", "keyframes", "all"] | None = Field(
+        None, description="Decode mode of this camera; defaults to source.decode.")
     enabled: bool = Field(True, description="Disabled cameras are kept in the config but not opened.")
     context: str | None = Field(None, max_length=1000, description="What is normal at this camera; given to the model.")
 

@@ -1,0 +1,65 @@
+"""A KV cache in preallocated slabs, so that decoding never copies the whole cache.
+
+transformers' DynamicLayer appends with torch.cat: every decoding step reads and rewrites the
+whole cache (at 64 sequences of 1,200 tokens on the 7B model, about 40 GB a step, three times
+what attention itself reads). Here each layer owns a (batch, kv heads, capacity, head dim) slab;
+`update` writes the new positions in place and returns views of the filled part. It subclasses
+DynamicLayer so every other part of transformers (masks, lengths) sees an ordinary dynamic cache.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers.cache_utils import Cache, DynamicLayer
+
+
+class SlabLayer(DynamicLayer):
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int = 0):
+        super().__init__()
+        self.k_slab, self.v_slab, self.length = keys, values, length
+        self.device, self.dtype = keys.device, keys.dtype
+        self.is_initialized = True
+        self._views()
+
+    def _views(self) -> None:
+        self.keys = self.k_slab[:, :, : self.length]
+        self.values = self.v_slab[:, :, : self.length]
+
+    def lazy_initialization(self, key_states, value_states) -> None:  # the slab exists already
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        end = self.length + key_states.shape[-2]
+        if end > self.k_slab.shape[-2]:
+            raise RuntimeError(f"KV slab full: {end} > {self.k_slab.shape[-2]} positions")
+        self.k_slab[:, :, self.length:end].copy_(key_states)
+        self.v_slab[:, :, self.length:end].copy_(value_states)
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+
+class Slabs:
+    """The K and V slabs of every layer for `rows` sequences of up to `capacity` positions."""
+
+    def __init__(self, text_config, rows: int, capacity: int, device, dtype):
+        heads = getattr(text_config, "num_key_value_heads", None) or text_config.num_attention_heads
+        head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
+        shape = (rows, heads, capacity, head_dim)
+        self.k = [torch.empty(shape, device=device, dtype=dtype) for _ in range(text_config.num_hidden_layers)]
+        self.v = [torch.empty(shape, device=device, dtype=dtype) for _ in range(text_config.num_hidden_layers)]
+
+    def cache(self, rows: int | None = None, length: int = 0) -> Cache:
+        """A cache over the first `rows` sequences (all when None), already holding `length` positions."""
+        cut = slice(None) if rows is None else slice(0, rows)
+        return Cache(layers=[SlabLayer(k[cut], v[cut], length) for k, v in zip(self.k, self.v)])
+
+    def branch(self, sources: torch.Tensor, length: int) -> None:
+        """Copy the first `length` positions of rows `sources` into rows len(sources)... onwards: the
+        prefix of each clip, prefilled once in the first rows, becomes the prefix of its other prompts."""
+        first = self.k[0].shape[0] - sources.numel()
+        for slab in (*self.k, *self.v):
+            slab[first:, :, :length] = slab[:, :, :length].index_select(0, sources)

@@ -1,0 +1,130 @@
+"""The fast engine computes what the plain path computes: same greedy tokens, same scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monitor.backends import InferenceRequest, create_backend
+from monitor.backends.errors import FatalBackendError
+from monitor.config.models import ModelConfig
+from monitor.prompts import Prompt
+from tests.backends.conftest import make_clip
+
+ANOMALY = Prompt("anomaly", "Is anything abnormal or dangerous happening? Answer Yes or No first.", scored=True)
+ROAD = Prompt("road", "Describe the road situation: traffic, weather and hazards.")
+SIZES = [(336, 448), (336, 597), (448, 336), (240, 320), (336, 336), (200, 500)]
+
+
+def backend_for(tiny_model_dir, **overrides):
+    settings = dict(id=str(tiny_model_dir), engine="fast", max_new_tokens=16, max_batch=4) | overrides
+    return create_backend(ModelConfig(**settings))
+
+
+@pytest.fixture(scope="module")
+def fast(tiny_model_dir):
+    backend = backend_for(tiny_model_dir)
+    yield backend
+    backend.close()
+
+
+def mixed_requests(describe=True, frames=8):
+    return [InferenceRequest(clip=make_clip(i, frames=frames, height=h, width=w), describe=describe,
+                             prompts=(ANOMALY, ROAD) if i % 2 else (ANOMALY,))
+            for i, (h, w) in enumerate(SIZES)]
+
+
+def test_same_greedy_text_and_score_as_the_plain_path(fast):
+    requests = mixed_requests()
+    for got, want in zip(fast.infer(requests), fast.infer_reference(requests)):
+        assert got.request is want.request
+        for g, w in zip(got.results, want.results):
+            assert g.prompt_id == w.prompt_id and g.text == w.text and g.text
+            assert (g.score is None) == (w.score is None)
+            if g.score is not None:
+                assert g.score == pytest.approx(w.score, abs=1e-4)
+
+
+def test_same_greedy_tokens_as_generate(fast):
+    request = mixed_requests()[1]
+    engine, reference = fast.engine, fast.reference
+    rows, _ = engine._rows([0], {0: list(request.prompts)})
+    out = engine.runner.run(engine.preprocess([request.clip.frames]), rows, max_new_tokens=16)
+    for row, prompt in zip(out.tokens, request.prompts):
+        want, _ = reference.run_prompt(request, prompt)
+        assert row == want
+
+
+def test_score_only_requests_get_scores_without_text(fast):
+    got = fast.infer(mixed_requests(describe=False))
+    want = fast.infer_reference(mixed_requests(describe=False))
+    for g, w in zip(got, want):
+        for gp, wp in zip(g.results, w.results):
+            assert gp.text == "" and wp.text == ""
+            assert (gp.score is None) == (wp.score is None)
+            if gp.score is not None:
+                assert 0.0 <= gp.score <= 1.0 and gp.score == pytest.approx(wp.score, abs=1e-4)
+
+
+def test_clips_of_different_frame_counts_in_one_call(fast):
+    requests = mixed_requests(frames=4)[:3] + mixed_requests(frames=8)[3:]
+    for got, want in zip(fast.infer(requests), fast.infer_reference(requests)):
+        assert [p.text for p in got.results] == [p.text for p in want.results]
+
+
+def test_on_alert_describes_only_clips_at_or_over_the_threshold(tiny_model_dir, fast):
+    scores = [r.results[0].score for r in fast.infer(mixed_requests(describe=False))]
+    threshold = float(np.median(scores))
+    backend = backend_for(tiny_model_dir, describe="on_alert", score_threshold=threshold)
+    for score, result in zip(scores, backend.infer(mixed_requests())):
+        assert result.results[0].score == pytest.approx(score, abs=1e-5)
+        assert all(bool(p.text) == (score >= threshold) for p in result.results)
+
+
+def test_every_n_describes_every_nth_clip_of_a_camera(tiny_model_dir):
+    backend = backend_for(tiny_model_dir, describe="every_n", describe_every=3)
+    results = backend.infer(mixed_requests())
+    assert [bool(r.results[0].text) for r in results] == [r.request.clip.seq % 3 == 0 for r in results]
+    assert all(r.results[0].score is not None for r in results)
+
+
+def test_out_of_memory_halves_the_batch_and_finishes(tiny_model_dir, monkeypatch):
+    backend = backend_for(tiny_model_dir, max_batch=4)
+    real_run = backend.engine.runner.run
+
+    def run_small_only(pixels, rows, *args, **kwargs):
+        if pixels.shape[0] > 1:
+            raise torch.OutOfMemoryError("simulated")
+        return real_run(pixels, rows, *args, **kwargs)
+
+    monkeypatch.setattr(backend.engine.runner, "run", run_small_only)
+    results = backend.infer(mixed_requests())
+    assert backend.engine.max_batch == 1
+    assert all(p.text for r in results for p in r.results)
+
+
+def test_cuda_errors_other_than_oom_are_fatal(tiny_model_dir, monkeypatch):
+    backend = backend_for(tiny_model_dir)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(backend.engine.runner, "run", broken)
+    monkeypatch.setattr(backend.engine, "device", torch.device("cuda"))
+    with pytest.raises(FatalBackendError):
+        backend.infer(mixed_requests()[:1])
+
+
+def test_benchmark_mode_decodes_exactly_max_new_tokens(fast):
+    request = mixed_requests()[0]
+    rows, _ = fast.engine._rows([0], {0: [ANOMALY]})
+    out = fast.engine.runner.run(fast.engine.preprocess([request.clip.frames]), rows, 16, ignore_eos=True)
+    assert len(out.tokens[0]) == 16
+
+
+def test_warmup_runs_every_batch_shape(tiny_model_dir, caplog):
+    backend = backend_for(tiny_model_dir, batch_shapes=[1, 2])
+    with caplog.at_level("INFO", logger="monitor.backends.engine"):
+        backend.warmup((ANOMALY, ROAD), frames=2)
+    assert sum("warm-up: batch of" in m for m in caplog.messages) == 2
