@@ -1,0 +1,123 @@
+"""Local video files: real-time or fast pace, optional looping with a continuing timeline."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import av
+
+from monitor.clip import Frame
+
+from .backoff import Backoff
+from .base import Source
+from .decode import RefusedError
+from .guard import Session, run_session
+from .media import close_quietly, describe_error, open_input, packets, pick_video
+from .timeline import FileClock
+
+logger = logging.getLogger(__name__)
+
+OPEN_LIMIT_S = 30.0  # a local file that takes longer to open is on a hung mount
+
+
+class FileBroken(Exception):
+    """The file exists but is not a readable video; retrying it will not help."""
+
+
+def play_file(source: Source, path: Path, clock: FileClock, session: Session,
+              emit: Callable[[Frame], None]) -> float:
+    """Demux and decode one pass of `path` on `clock`; returns the pass's duration in seconds of video.
+    Raises FileBroken, with the reason, for a file that cannot be read as video."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")  # may appear later (a mount): retried, not failed
+    container = None
+    try:
+        try:
+            container = open_input(str(path), source.settings, session)
+            stream = pick_video(container, source.settings)
+        except (av.error.FFmpegError, RefusedError) as exc:
+            raise FileBroken(describe_error(exc, "")) from exc
+        decoder = source.make_decoder(stream, session, clock.ts, emit)
+        if source.packet_ring is not None:
+            source.packet_ring.set_stream(stream)
+        session.progress("online")
+        if source.state != "online":
+            source.report("online", getattr(source, "online_detail", str(path)))
+        try:
+            last_rel, n = _pump(source, container, stream, clock, session, decoder)
+        except av.error.InvalidDataError as exc:
+            raise FileBroken(f"unreadable data, gave up: {describe_error(exc, '')}") from exc
+        if n == 0 and not session.cancelled.is_set():
+            raise FileBroken("no video packets in the file")
+        return last_rel + decoder.frame_s
+    finally:
+        close_quietly(container)
+
+
+def _pump(source: Source, container, stream, clock: FileClock, session: Session, decoder) -> tuple[float, int]:
+    """Feed every packet to the ring and the decoder at the camera's pace; (last pts offset, packets)."""
+    last_rel, baseline, n = 0.0, (0, 0), 0
+    realtime = source.camera.pace == "realtime"
+    for packet in packets(container, stream, session):
+        pts = packet.pts if packet.pts is not None else packet.dts
+        if pts is None:
+            continue
+        pts_s = float(pts * stream.time_base)
+        clock.start(pts_s)
+        # Pace on dts (decode order, monotonic); with B-frames pts runs a few frames ahead.
+        dts = packet.dts if packet.dts is not None else pts
+        if realtime and session.wait(clock.delay(float(dts * stream.time_base))):
+            break
+        session.progress()
+        n += 1
+        source.stats.packets += 1
+        last_rel = max(last_rel, clock.rel(pts_s))
+        if source.packet_ring is not None:
+            source.packet_ring.add(packet, clock.ts(pts_s))
+        decoder.feed(packet)
+        baseline = source.count_decoder(decoder, baseline)
+    if not session.cancelled.is_set():
+        decoder.flush()
+        source.count_decoder(decoder, baseline)
+    return last_rel, n
+
+
+class FileSource(Source):
+    """A single video file (demo footage, a recording). A missing file is retried; a broken one is
+    reported as file_failed and the source ends; `camera.loop` plays it again with increasing ts."""
+
+    def run(self, emit: Callable[[Frame], None], stop: threading.Event) -> None:
+        path = Path(self.camera.url)
+        self.online_detail = str(path)
+        backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
+        clock = FileClock()
+        self.report("connecting", str(path))
+        while not stop.is_set():
+            result: dict = {}
+            outcome = run_session(lambda s: result.update(d=play_file(self, path, clock, s, emit)), stop,
+                                  name=self.camera.id, open_limit=OPEN_LIMIT_S,
+                                  stall_limit=self.settings.stall_seconds, tick=self.tick)
+            if outcome.stopped or stop.is_set():
+                break
+            if "d" in result:
+                backoff.reset()
+                if not self.camera.loop:
+                    self.stats.files_done += 1
+                    self.report("file_done", f"{path}: played to the end")
+                    return
+                clock = clock.following(result["d"])
+                continue
+            if isinstance(outcome.error, FileBroken):
+                self.stats.files_failed += 1
+                self.report("file_failed", f"{path}: {outcome.error}")
+                return
+            delay = backoff.next_delay()
+            reason = "stalled" if outcome.stalled else describe_error(outcome.error or TimeoutError("open"), "")
+            self.report("error", f"{path}: {reason}; retrying in {delay:.1f} s")
+            if stop.wait(delay):
+                break
+            clock = FileClock()
+        self.report("ended", "stopped")

@@ -1,0 +1,106 @@
+"""Runs one connection's demux and decode in its own thread, watched by a watchdog in the caller's thread.
+
+PyAV's own timeouts can hang or be capped (PyAV issues 584, 1155, 1243): a blocked read is first
+interrupted through the container's interrupt callback, and if that does not free it the thread is
+abandoned (it is a daemon thread and drops whatever it would still emit) and a new connection starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+logger = logging.getLogger(__name__)
+
+GRACE_S = 2.0  # how long an interrupted worker gets to notice before it is abandoned
+
+
+class Session:
+    """Shared state between a worker thread and its watchdog."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cancelled = threading.Event()
+        self.done = threading.Event()
+        self.container = None  # set by the worker once open, so the watchdog can interrupt a blocked read
+        self.phase = "opening"
+        self.last_progress = time.monotonic()
+        self.online_since: float | None = None
+        self.error: BaseException | None = None
+
+    def progress(self, phase: str | None = None) -> None:
+        self.last_progress = time.monotonic()
+        if phase is not None and phase != self.phase:
+            self.phase = phase
+            if phase == "online":
+                self.online_since = self.last_progress
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds` while counting as alive; True if cancelled meanwhile."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.cancelled.wait(min(left, 0.5)):
+                return True
+            self.progress()
+        return self.cancelled.is_set()
+
+    def interrupt(self) -> None:
+        self.cancelled.set()
+        container = self.container
+        if container is not None:
+            try:
+                # A zero timeout makes FFmpeg's interrupt callback abort the blocked call at its next poll.
+                container.set_timeout(0.0)
+            except Exception:  # noqa: BLE001 - the container may be closing under us; abandoning still works
+                pass
+
+
+@dataclass
+class Outcome:
+    error: BaseException | None = None
+    stopped: bool = False
+    stalled: bool = False       # no packet for the stall limit while online
+    open_timeout: bool = False  # opening took longer than the connect limit
+    abandoned: bool = False     # the worker did not return after being interrupted
+    online_s: float = 0.0       # how long the session delivered packets
+
+
+def run_session(work: Callable[[Session], None], stop: threading.Event, *, name: str, open_limit: float,
+                stall_limit: float, tick: Callable[[Session], None] = lambda s: None,
+                poll: float = 0.25) -> Outcome:
+    """Run `work(session)` in a daemon thread until it returns, `stop` is set, or it hangs."""
+    session = Session(name)
+
+    def target() -> None:
+        try:
+            work(session)
+        except BaseException as exc:  # noqa: BLE001 - reported by the watchdog side, never raised
+            session.error = exc
+        finally:
+            session.done.set()
+
+    thread = threading.Thread(target=target, name=f"source-{name}", daemon=True)
+    thread.start()
+    outcome = Outcome()
+    while not session.done.wait(poll):
+        tick(session)
+        if stop.is_set():
+            outcome.stopped = True
+            break
+        limit = open_limit if session.phase == "opening" else stall_limit
+        if time.monotonic() - session.last_progress > limit:
+            outcome.stalled = session.phase != "opening"
+            outcome.open_timeout = not outcome.stalled
+            break
+    if not session.done.is_set():
+        session.interrupt()
+        outcome.abandoned = not session.done.wait(GRACE_S)
+        if outcome.abandoned:
+            logger.warning("source %s: worker thread did not return after interrupt; abandoned", name)
+    if session.online_since is not None:
+        outcome.online_s = session.last_progress - session.online_since
+    outcome.error = None if (outcome.stopped or outcome.stalled or outcome.open_timeout) else session.error
+    return outcome

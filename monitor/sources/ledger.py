@@ -1,0 +1,75 @@
+"""Which files of a dashcam folder were processed, remembered across restarts in one small JSON file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DONE, FAILED = "done", "failed"
+
+
+class Ledger:
+    """name -> {state, reason, size, at}. Every change is written atomically (temp file, fsync, rename),
+    so a crash leaves either the old or the new ledger, never half of one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.entries: dict[str, dict] = self._load()
+
+    def _load(self) -> dict[str, dict]:
+        try:
+            data = json.loads(self.path.read_text())
+            return dict(data["files"])
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            # Keep the damaged copy for a person to look at; starting empty means files may be read again,
+            # which beats never reading new ones.
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            logger.error("dashcam ledger %s is unreadable (%s); moved to %s", self.path, exc, aside.name)
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                pass
+            return {}
+
+    def state(self, name: str) -> str | None:
+        entry = self.entries.get(name)
+        return entry["state"] if entry else None
+
+    def mark(self, name: str, state: str, *, reason: str = "", size: int = 0) -> None:
+        self.entries[name] = {"state": state, "reason": reason, "size": size, "at": round(time.time(), 3)}
+        self._save()
+
+    def forget_missing(self, present: set[str]) -> None:
+        """Drop entries of files deleted from the folder (they cannot come back under the ledger's eye), so
+        the ledger stays as small as the folder."""
+        if not present:
+            return  # an empty listing may be an unmounted share: forgetting would replay every file
+        gone = [name for name in self.entries if name not in present]
+        if gone:
+            for name in gone:
+                del self.entries[name]
+            self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w") as f:
+            json.dump({"version": 1, "files": self.entries}, f, indent=0, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        try:
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # make the rename itself durable
+            finally:
+                os.close(dir_fd)
+        except OSError:
+            pass
