@@ -125,8 +125,6 @@ class Monitor:
     def _on_source_status(self, status) -> None:
         camera = self.cameras.get(status.camera_id)
         ref = CameraRef(id=status.camera_id, name=camera.camera.display_name if camera else status.camera_id)
-        log = logger.warning if status.state in ("error", "stalled", "file_failed") else logger.info
-        log("camera %s: %s %s", status.camera_id, status.state, status.detail)
         ts = status.ts or time.time()
         message = Status(message_id=stable_id("status", status.camera_id, status.state, f"{ts:.6f}"), ts=rfc3339(ts),
                          camera=ref, state=status.state, detail=status.detail, stats=dict(status.stats))
