@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from monitor.config.models import RedisConfig
 from monitor.keys import Keys
@@ -13,11 +17,17 @@ from monitor.schema import Message, stream_fields
 
 logger = logging.getLogger(__name__)
 
+IDMP_SINCE = (8, 6)
 
-def connect(config: RedisConfig) -> redis.Redis:
-    """A client for `config.url` (password from the URL or `config.password`); strings in and out."""
+
+def connect(config: RedisConfig, *, retries: int | None = None) -> redis.Redis:
+    """A client for `config.url` (password from the URL or `config.password`); strings in and out.
+    `retries=0` turns off redis-py's own retries: XADD is not idempotent, and a caller with an outbox
+    retries better itself (redis-py's default retries a refused connection for seconds)."""
     kwargs = {"decode_responses": True, "socket_timeout": config.socket_timeout,
               "socket_connect_timeout": config.socket_timeout, "health_check_interval": 30}
+    if retries is not None:
+        kwargs["retry"] = Retry(NoBackoff(), retries)
     if config.password:
         kwargs["password"] = config.password
     return redis.Redis.from_url(config.url, **kwargs)
@@ -26,18 +36,64 @@ def connect(config: RedisConfig) -> redis.Redis:
 class RedisSink:
     """One stream per message kind: description -> descriptions, alert -> alerts, status -> status."""
 
-    def __init__(self, config: RedisConfig, client: redis.Redis | None = None):
+    def __init__(self, config: RedisConfig, client: redis.Redis | None = None, *, idempotent: str = "off",
+                 producer_id: str = "monitor"):
         self.keys = Keys(config.prefix)
         self.client = client or connect(config)
         self._maxlen = {"description": config.descriptions_maxlen, "alert": config.alerts_maxlen,
                         "status": config.status_maxlen}
         self._streams = {"description": self.keys.descriptions, "alert": self.keys.alerts, "status": self.keys.status}
         self._where = mask_url(config.url)
+        self._idmp: bool | None = False if idempotent == "off" else None  # None: not yet asked the server
+        self.producer_id = producer_id
+
+    def stream(self, kind: str) -> str:
+        return self._streams[kind]
 
     def publish(self, kind: str, message: Message) -> str:
         """XADD one entry; returns the stream entry id. Raises redis.RedisError when Redis is away."""
-        return self.client.xadd(self._streams[kind], stream_fields(kind, message),
-                                maxlen=self._maxlen[kind], approximate=True)
+        return self.add(kind, stream_fields(kind, message), message.message_id)
+
+    def add(self, kind: str, fields: dict[str, str], message_id: str, via: Any = None) -> Any:
+        """XADD prepared fields (on `via`, a pipeline, if given); with Redis 8.6+ as XADD IDMP, so a
+        resend of the same message_id is not added twice (the server keeps recent ids for a while;
+        consumers drop the rest by id)."""
+        target = via if via is not None else self.client
+        if self._idmp is None:
+            self._idmp = self._server_has_idmp()
+        if self._idmp:
+            try:
+                flat = [part for pair in fields.items() for part in pair]
+                return target.execute_command("XADD", self._streams[kind], "IDMP", self.producer_id, message_id,
+                                              "MAXLEN", "~", self._maxlen[kind], "*", *flat)
+            except redis.ResponseError as exc:
+                self.disable_idmp(exc)
+        return target.xadd(self._streams[kind], fields, maxlen=self._maxlen[kind], approximate=True)
+
+    def disable_idmp(self, why: object) -> None:
+        if self._idmp:
+            logger.warning("XADD IDMP refused (%s); using plain XADD from now on", why)
+        self._idmp = False
+
+    def _server_has_idmp(self) -> bool:
+        try:
+            version = str(self.client.info("server").get("redis_version", "0"))
+        except redis.ResponseError:  # INFO denied by an ACL: play safe
+            return False
+        parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+        has = parts >= IDMP_SINCE
+        logger.info("Redis %s at %s: idempotent XADD %s", version, self._where, "on" if has else "not available")
+        return has
+
+    def recent_ids(self, kind: str, count: int) -> set[str]:
+        """message_ids of the newest `count` entries of a kind's stream: what a resend must not repeat."""
+        ids = set()
+        for _, fields in self.client.xrevrange(self._streams[kind], count=count):
+            try:
+                ids.add(json.loads(fields["data"])["message_id"])
+            except (KeyError, ValueError, TypeError):
+                continue
+        return ids
 
     def ping(self) -> bool:
         try:

@@ -1,0 +1,160 @@
+"""One publish path: every message fans out to each sink; Redis gets it at least once, in order."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis
+
+from monitor.config.models import DeliveryConfig, RedisConfig
+from monitor.publish.outbox import Outbox, Record
+from monitor.publish.redis_sink import RedisSink, connect
+from monitor.redact import mask_url
+from monitor.schema import Message, stream_fields
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 100  # outbox records sent in one pipeline while catching up
+
+
+class Sink(Protocol):
+    def publish(self, kind: str, message: Message) -> Any: ...
+
+
+class Publisher:
+    """`publish` never raises. While Redis answers, messages go straight to it; once an XADD fails,
+    they go to the on-disk outbox (alerts first in line for its space), and a background thread sends
+    the outbox in order as soon as Redis answers again; only then do messages go straight again.
+    Other sinks (stdout, files) get every message; their errors are logged, never raised."""
+
+    def __init__(self, redis_cfg: RedisConfig, outbox_dir: str | Path | None = None, *sinks: Sink,
+                 delivery: DeliveryConfig | None = None, client: redis.Redis | None = None):
+        self.delivery = delivery or DeliveryConfig()
+        self.redis = RedisSink(redis_cfg, client or connect(redis_cfg, retries=0),
+                               idempotent=self.delivery.idempotent_xadd,
+                               producer_id=self.delivery.producer_id or socket.gethostname())
+        mib = 2**20
+        self.outbox = Outbox(outbox_dir or self.delivery.outbox_dir, int(self.delivery.outbox_max_mb * mib),
+                             int(self.delivery.outbox_other_max_mb * mib))
+        self.sinks = sinks
+        self.stats = {"direct": 0, "queued": 0, "flushed": 0, "dropped": 0, "sink_errors": 0}
+        self._where = mask_url(redis_cfg.url)
+        self._lock = threading.Lock()  # one message at a time decides direct vs outbox: keeps the order
+        self._unsure = not self.outbox.empty()  # a crash may have sent the head of the outbox already
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._flush_loop, name="outbox-flush", daemon=True)
+        self._thread.start()
+
+    @property
+    def backlog(self) -> int:
+        """Bytes waiting in the outbox (0 while Redis takes messages directly)."""
+        return self.outbox.pending_bytes
+
+    def publish(self, kind: str, message: Message) -> None:
+        for sink in self.sinks:
+            try:
+                sink.publish(kind, message)
+            except Exception:  # one broken sink must not stop the others or the caller
+                self.stats["sink_errors"] += 1
+                logger.exception("sink %s failed on a %s message", type(sink).__name__, kind)
+        fields = stream_fields(kind, message)
+        with self._lock:
+            if self.outbox.empty() and self._send_direct(kind, fields, message.message_id):
+                return
+            if self.outbox.append(kind, fields, message.message_id):
+                self.stats["queued"] += 1
+            else:
+                self.stats["dropped"] += 1
+                logger.error("outbox full: %s message %s dropped", kind, message.message_id)
+        self._wake.set()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the outbox to empty; True if it did."""
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        while not self.outbox.empty() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.outbox.empty()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Try to deliver the outbox for up to `timeout` s; what stays is sent at the next start."""
+        self.flush(timeout)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=self.delivery.retry_seconds + 10)
+        self.outbox.close()
+        self.redis.close()
+
+    def _send_direct(self, kind: str, fields: dict[str, str], message_id: str) -> bool:
+        try:
+            self.redis.add(kind, fields, message_id)
+            self.stats["direct"] += 1
+            return True
+        except redis.RedisError as exc:
+            logger.warning("Redis at %s unreachable (%s); messages go to the outbox until it answers",
+                           self._where, exc)
+            self._unsure = True  # the XADD may have landed before the connection broke
+            return False
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.delivery.retry_seconds)
+            self._wake.clear()
+            while not self.outbox.empty() and not self._stop.is_set():
+                if not self._flush_batch():
+                    # Redis is still away: wait out the retry interval, whatever wakes us meanwhile.
+                    self._stop.wait(self.delivery.retry_seconds)
+
+    def _flush_batch(self) -> bool:
+        """Send the next batch of the outbox in one pipeline; False when Redis is still away."""
+        batch = self.outbox.peek(_BATCH)
+        try:
+            if self._unsure:
+                batch = self._skip_landed(batch)
+            pipe = self.redis.client.pipeline(transaction=False)
+            for record in batch:
+                if record.kind:  # an unreadable record only moves the cursor
+                    self.redis.add(record.kind, record.fields, record.message_id, via=pipe)
+            pipe.execute()
+        except redis.ResponseError as exc:
+            # Only an XADD IDMP the server turned down gets here; some of the batch may have landed.
+            self.redis.disable_idmp(exc)
+            self._unsure = True
+            return False
+        except redis.RedisError as exc:
+            self._unsure = True
+            logger.debug("outbox flush failed: %s", exc)
+            return False
+        self._unsure = False
+        if batch:
+            self.stats["flushed"] += sum(1 for r in batch if r.kind)
+            self._confirm(batch[-1])
+            if self.outbox.empty():
+                logger.info("Redis at %s answers again; the outbox is delivered", self._where)
+        return True
+
+    def _confirm(self, record: Record) -> None:
+        with self._lock:
+            self.outbox.confirm(record)
+
+    def _skip_landed(self, batch: list[Record]) -> list[Record]:
+        """Drop the leading records that reached their stream already (sent just before a failure);
+        the pipeline runs in order, so what landed is always a prefix."""
+        recent: dict[str, set[str]] = {}
+        for i, record in enumerate(batch):
+            if not record.kind:
+                continue
+            if record.kind not in recent:
+                recent[record.kind] = self.redis.recent_ids(record.kind, 2 * _BATCH)
+            if record.message_id not in recent[record.kind]:
+                if i:
+                    self._confirm(batch[i - 1])
+                return batch[i:]
+        if batch:
+            self._confirm(batch[-1])
+        return []
