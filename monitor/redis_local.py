@@ -10,6 +10,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import redis
 
@@ -47,7 +48,7 @@ def ensure_redis(config: RedisConfig) -> Iterator[RedisConfig]:
         raise RedisUnavailable(f"nothing answers at {mask_url(config.url)} and redis-server is not installed "
                                "(Debian: apt-get install redis-server)")
     with tempfile.TemporaryDirectory(prefix="monitor-redis-") as workdir:
-        port = _free_port()
+        port = _loopback_port(config.url) or _free_port()
         proc = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", workdir, "--protected-mode", "yes"],
@@ -75,6 +76,14 @@ def _wait_until_up(config: RedisConfig, proc: subprocess.Popen, timeout: float =
             return
         time.sleep(0.05)
     raise RedisUnavailable("the private redis-server did not answer within 10 s")
+
+
+def _loopback_port(url: str) -> int | None:
+    """The configured port when the URL names this machine, so other tools with the same config find it."""
+    parts = urlsplit(url)
+    if parts.hostname in ("127.0.0.1", "localhost", "::1") and parts.scheme == "redis":
+        return parts.port or 6379
+    return None
 
 
 def _free_port() -> int:
