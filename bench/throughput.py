@@ -1,0 +1,247 @@
+"""Throughput, latency and fidelity of the fast engine on the LLaVA-NeXT-Video-7B architecture.
+
+Run it on a GPU machine in the same job as the seed baseline, which writes baseline.json:
+    python3 .seed/seed_baseline.py && python3 bench/throughput.py --baseline $OUT/baseline.json
+Random weights cost the same FLOPs and bytes as the released checkpoint; decoding is pinned to
+--new tokens (EOS ignored), as the baseline pins it with min_new_tokens. `--arch tiny` or `medium`
+check the bench itself on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.arch import build_model, build_processor  # noqa: E402
+from monitor.backends.base import InferenceRequest  # noqa: E402
+from monitor.backends.engine import Engine  # noqa: E402
+from monitor.backends.reference import ReferenceRunner  # noqa: E402
+from monitor.clip import Clip  # noqa: E402
+from monitor.config.models import DEFAULT_ANOMALY_PROMPT, DEFAULT_ROAD_PROMPT, ModelConfig  # noqa: E402
+from monitor.prompts import Prompt  # noqa: E402
+
+logger = logging.getLogger("bench.throughput")
+PROMPTS = (Prompt("anomaly", DEFAULT_ANOMALY_PROMPT, scored=True), Prompt("road", DEFAULT_ROAD_PROMPT))
+
+
+def make_clips(n: int, frames: int, height: int, width: int, seed: int = 0) -> list[Clip]:
+    rng = np.random.default_rng(seed)
+    return [Clip(camera_id=f"cam-{i}", seq=i, frames=rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8),
+                 timestamps=tuple(float(t) for t in range(frames)), window_start=0.0, window_end=float(frames))
+            for i in range(n)]
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def throughput(engine, clips, batch: int, describe: bool, repeats: int) -> dict:
+    """Clips/s over `repeats` batches after one warm-up batch, and per-batch seconds."""
+    requests = [InferenceRequest(clip=c, prompts=PROMPTS, describe=describe) for c in clips[:batch]]
+    engine.config.max_batch = engine.max_batch = batch
+    engine.infer(requests)
+    if engine.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeats):
+        sync(engine.device)
+        t0 = time.perf_counter()
+        engine.infer(requests)
+        sync(engine.device)
+        times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if engine.device.type == "cuda" else None
+    return {"batch": batch, "clips_per_s": batch * repeats / sum(times), "batch_s": statistics.median(times),
+            "peak_gib": peak}
+
+
+def latency(engine, clips, cameras: int, stride: float, strides: int, max_batch: int, describe: bool) -> dict:
+    """Clips of `cameras` cameras arrive evenly over each stride; the engine takes whatever is
+    pending (up to max_batch, newest first) as soon as it is free. Latency: arrival to result."""
+    engine.config.max_batch = engine.max_batch = max_batch
+    arrivals = [k * stride / cameras for k in range(cameras * strides)]
+    done_at: list[float] = []
+    start, nxt = time.perf_counter(), 0
+    while nxt < len(arrivals):
+        now = time.perf_counter() - start
+        pending = [k for k in range(nxt, len(arrivals)) if arrivals[k] <= now]
+        if not pending:
+            time.sleep(arrivals[nxt] - now)
+            continue
+        take = pending[:max_batch]
+        reqs = [InferenceRequest(clip=clips[k % len(clips)], prompts=PROMPTS, describe=describe) for k in take]
+        engine.infer(reqs)
+        end = time.perf_counter() - start
+        done_at += [end - arrivals[k] for k in take]
+        nxt = take[-1] + 1
+    q = np.quantile(done_at, [0.5, 0.95])
+    return {"cameras": cameras, "stride_s": stride, "clips": len(done_at), "max_batch": max_batch,
+            "p50_s": float(q[0]), "p95_s": float(q[1]), "max_s": float(max(done_at))}
+
+
+def fidelity(engine, reference: ReferenceRunner, clips) -> dict:
+    """Share of clips whose first greedy token (every prompt) and score (within 1e-2) agree with
+    plain `generate` in the same dtype on the HF processor's inputs."""
+    tokens_ok = score_ok = 0
+    diffs = []
+    rows, _ = engine._rows(list(range(len(clips))), {i: list(PROMPTS) for i in range(len(clips))})
+    out = engine.runner.run(engine.preprocess([c.frames for c in clips]), rows, max_new_tokens=1)
+    n = len(clips)
+    for i, clip in enumerate(clips):
+        request = InferenceRequest(clip=clip, prompts=PROMPTS)
+        same = True
+        for j, prompt in enumerate(PROMPTS):
+            ids, score = reference.run_prompt(request, prompt)
+            row = i if j == 0 else n + i * (len(PROMPTS) - 1) + j - 1
+            same &= out.tokens[row][0] == ids[0]
+            if prompt.scored:
+                diffs.append(abs(float(out.scores[row]) - score))
+        tokens_ok += same
+        score_ok += diffs[-1] <= 1e-2
+    return {"clips": n, "first_token_agree": tokens_ok / n, "score_within_1e-2": score_ok / n,
+            "score_abs_diff_max": max(diffs), "score_abs_diff_median": statistics.median(diffs)}
+
+
+def components(engine, clips, batch: int) -> dict:
+    """Seconds a clip for preprocessing and the vision tower alone (profile of the prefill)."""
+    from monitor.backends.vision import video_features
+
+    frames = [c.frames for c in clips[:batch]]
+    out = {}
+    with torch.inference_mode():
+        for name, fn in (("preprocess", lambda: engine.preprocess(frames)),
+                         ("vision", lambda px=engine.preprocess(frames): video_features(engine.runner.model, px))):
+            fn()
+            sync(engine.device)
+            t0 = time.perf_counter()
+            for _ in range(3):
+                fn()
+            sync(engine.device)
+            out[f"{name}_ms_per_clip"] = (time.perf_counter() - t0) / 3 / batch * 1000
+    return out
+
+
+def versions() -> dict:
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "cuda": torch.version.cuda, "numpy": np.__version__}
+
+
+def commit() -> str:
+    if os.environ.get("COMMIT"):
+        return os.environ["COMMIT"]
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=["7b", "medium", "tiny"], default="7b")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--score-batches", default="8,16,32", help="clip batch sizes for score-only throughput")
+    ap.add_argument("--describe-batches", default="8,16,24", help="clip batch sizes for describe-always throughput")
+    ap.add_argument("--repeats", type=int, default=2, help="timed batches per point, after one warm-up batch")
+    ap.add_argument("--new", type=int, default=100, help="new tokens a description (EOS ignored)")
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--size", default="336x597", help="frame HxW reaching the engine (the decoder downscales "
+                    "1280x720 to 597x336)")
+    ap.add_argument("--fidelity-clips", type=int, default=16)
+    ap.add_argument("--cameras", type=int, default=50)
+    ap.add_argument("--stride", type=float, default=5.0)
+    ap.add_argument("--strides", type=int, default=3)
+    ap.add_argument("--latency-batch", type=int, default=16)
+    ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
+    ap.add_argument("--out", default=os.environ.get("OUT", "."), help="folder for throughput.json")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    h, w = (int(x) for x in args.size.split("x"))
+    processor = build_processor()
+    model = build_model(args.arch, processor, device, dtype)
+    config = ModelConfig(id=f"random-{args.arch}", max_new_tokens=args.new, device=str(device))
+    engine = Engine(model, processor, config, device, dtype)
+    engine.ignore_eos = True
+    score_b = [int(b) for b in args.score_batches.split(",")]
+    describe_b = [int(b) for b in args.describe_batches.split(",")]
+    clips = make_clips(max(score_b + describe_b + [args.fidelity_clips]), args.frames, h, w)
+    res: dict = {"card": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+                 "arch": args.arch, "dtype": str(dtype).replace("torch.", ""), "frames": args.frames,
+                 "frame_size": args.size, "new_tokens": args.new, "prompts": [p.id for p in PROMPTS],
+                 "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
+    res["components"] = components(engine, clips, min(8, len(clips)))
+    logger.info("components %s", res["components"])
+    res["score"] = [throughput(engine, clips, b, False, args.repeats) for b in score_b]
+    logger.info("score %s", res["score"])
+    res["describe"] = [throughput(engine, clips, b, True, args.repeats) for b in describe_b]
+    logger.info("describe %s", res["describe"])
+    res["score_clips_per_s"] = max(r["clips_per_s"] for r in res["score"])
+    res["describe_clips_per_s"] = max(r["clips_per_s"] for r in res["describe"])
+    engine.config.max_new_tokens = 1
+    ref = ReferenceRunner(model, processor, device, dtype, max_new_tokens=1)
+    res["fidelity"] = fidelity(engine, ref, clips[: args.fidelity_clips])
+    logger.info("fidelity %s", res["fidelity"])
+    engine.config.max_new_tokens = args.new
+    res["latency_describe"] = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, True)
+    res["latency_score"] = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, False)
+    res["p95_latency_s"] = res["latency_describe"]["p95_s"]
+    add_baseline(res, args.baseline)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "throughput.json").write_text(json.dumps(res, indent=1))
+    print_table(res)
+    return res
+
+
+def add_baseline(res: dict, path: str | None) -> None:
+    if not path or not Path(path).exists():
+        res["seed_clips_per_s"] = None
+        return
+    base = json.loads(Path(path).read_text())
+    res["baseline"] = base
+    res["seed_clips_per_s"] = base["seed_clips_per_s"]
+    for key in ("score", "describe"):
+        res[f"{key}_x_seed"] = res[f"{key}_clips_per_s"] / base["seed_clips_per_s"]
+    if base.get("gpu") and base["gpu"] != res["card"]:
+        res["baseline_card_mismatch"] = True
+
+
+def print_table(res: dict) -> None:
+    seed = res.get("seed_clips_per_s")
+    print(f"\ncard {res['card']}  arch {res['arch']}  {res['dtype']}  {res['frames']} frames  {res['new_tokens']} new tokens")
+    print(f"{'mode':<10}{'batch':>6}{'clips/s':>10}{'s/batch':>9}{'peak GiB':>10}{'x seed':>8}")
+    for key in ("score", "describe"):
+        for r in res[key]:
+            ratio = f"{r['clips_per_s'] / seed:.1f}" if seed else "-"
+            peak = f"{r['peak_gib']:.1f}" if r["peak_gib"] is not None else "-"
+            print(f"{key:<10}{r['batch']:>6}{r['clips_per_s']:>10.2f}{r['batch_s']:>9.2f}{peak:>10}{ratio:>8}")
+    print(f"seed {seed}")
+    for key in ("latency_describe", "latency_score"):
+        lat = res[key]
+        print(f"{key}: {lat['cameras']} cameras / {lat['stride_s']} s stride, batch <= {lat['max_batch']}: "
+              f"p50 {lat['p50_s']:.2f} s  p95 {lat['p95_s']:.2f} s  max {lat['max_s']:.2f} s")
+    print("fidelity", json.dumps(res["fidelity"]))
+    print("components", json.dumps(res["components"]))
+
+
+if __name__ == "__main__":
+    main()
