@@ -78,3 +78,86 @@ def write_corrupt(path: Path | str, good: Path, seed: int = 1) -> Path:
         data[start:start + n] = rng.integers(0, 256, size=len(data[start:start + n]), dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
     return path
+
+
+# --- absurd declared sizes: a small H.264 stream whose SPS claims a huge picture ------------------------------
+class _Bits:
+    def __init__(self, data: bytes) -> None:
+        self.bits = "".join(f"{b:08b}" for b in data)
+        self.pos = 0
+
+    def u(self, n: int) -> int:
+        value = int(self.bits[self.pos:self.pos + n], 2)
+        self.pos += n
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.bits[self.pos + zeros] == "0":
+            zeros += 1
+        value = int(self.bits[self.pos + zeros:self.pos + 2 * zeros + 1], 2) - 1
+        self.pos += 2 * zeros + 1
+        return value
+
+
+def _ue(value: int) -> str:
+    code = f"{value + 1:b}"
+    return "0" * (len(code) - 1) + code
+
+
+def _unescape(rbsp: bytes) -> bytes:
+    return rbsp.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+def _escape(rbsp: bytes) -> bytes:
+    out, zeros = bytearray(), 0
+    for b in rbsp:
+        if zeros >= 2 and b <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def _patch_sps(nal: bytes, width: int, height: int) -> bytes:
+    """Rewrite pic_width/height_in_mbs of a baseline-profile SPS (no cropping written by x264 here)."""
+    bits = _Bits(_unescape(nal[1:]))
+    profile = bits.u(8)
+    assert profile == 66, "baseline profile SPS expected"
+    bits.u(16)
+    bits.ue()  # sps id
+    bits.ue()  # log2_max_frame_num
+    poc_type = bits.ue()
+    assert poc_type in (0, 2)
+    if poc_type == 0:
+        bits.ue()
+    bits.ue()  # max_num_ref_frames
+    bits.u(1)  # gaps allowed
+    head = bits.bits[:bits.pos]
+    bits.ue(), bits.ue()
+    tail = bits.bits[bits.pos:].rstrip("0")  # keep the rbsp stop bit, re-pad below
+    body = head + _ue(width // 16 - 1) + _ue(height // 16 - 1) + tail
+    body += "0" * (-len(body) % 8)
+    return nal[:1] + _escape(int(body, 2).to_bytes(len(body) // 8, "big"))
+
+
+def write_absurd_size(path: Path | str, width: int = 32768, height: int = 32768) -> Path:
+    """A raw H.264 (Annex B) file, whatever its name, of a 64x64 picture whose SPS declares width x height."""
+    path = Path(path)
+    raw = path.with_name(path.name + ".raw.h264")
+    with av.open(str(raw), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.options = {"preset": "ultrafast", "profile": "baseline", "x264-params": "keyint=5:scenecut=0"}
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(moving_frame(i, 64, 64, 10), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    data = raw.read_bytes()
+    raw.unlink()
+    parts = data.split(b"\x00\x00\x00\x01")
+    parts = [_patch_sps(p, width, height) if p and (p[0] & 0x1F) == 7 else p for p in parts]
+    path.write_bytes(b"\x00\x00\x00\x01".join(parts))
+    return path

@@ -35,7 +35,6 @@ class DashcamSource(Source):
         self.ledger = Ledger(self.state_dir / self.camera.id / "dashcam-ledger.json")
         self._seen: dict[str, tuple[tuple[int, int], float]] = {}
         self._attempts: dict[str, int] = {}
-        self._next_ts = 0.0
 
     def run(self, emit: Callable[[Frame], None], stop: threading.Event) -> None:
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
@@ -92,7 +91,7 @@ class DashcamSource(Source):
 
     def _process(self, path: Path, emit: Callable[[Frame], None], stop: threading.Event) -> None:
         name = path.name
-        clock = FileClock(base=max(time.time(), self._next_ts))
+        clock = FileClock(base=max(time.time(), self.ledger.next_ts))
         self.online_detail = f"reading {name}"
         self.report("online", self.online_detail)
         result: dict = {}
@@ -104,10 +103,9 @@ class DashcamSource(Source):
             return  # not marked: read again, from the start, after a restart
         size = self._size(path)
         if "d" in result:
-            self._next_ts = clock.base + result["d"]
             skipped = self.stats.corrupt - corrupt_before
             note = f"; {skipped} corrupt packets skipped" if skipped else ""
-            self.ledger.mark(name, DONE, size=size, reason=note.lstrip("; "))
+            self.ledger.mark(name, DONE, size=size, reason=note.lstrip("; "), next_ts=clock.base + result["d"])
             self.stats.files_done += 1
             self.report("file_done", f"{name}: {result['d']:.1f} s of video read{note}")
             return

@@ -33,13 +33,19 @@ def play_file(source: Source, path: Path, clock: FileClock, session: Session,
     Raises FileBroken, with the reason, for a file that cannot be read as video."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")  # may appear later (a mount): retried, not failed
+    if path.stat().st_size == 0:
+        raise FileBroken("empty file (0 bytes)")
     container = None
     try:
         try:
             container = open_input(str(path), source.settings, session)
             stream = pick_video(container, source.settings)
-        except (av.error.FFmpegError, RefusedError) as exc:
-            raise FileBroken(describe_error(exc, "")) from exc
+        except RefusedError as exc:
+            raise FileBroken(str(exc)) from exc
+        except av.error.FFmpegError as exc:
+            raise FileBroken(_open_failure(path, exc)) from exc
+        if not stream.codec_context.width or not stream.codec_context.height:
+            raise FileBroken("the stream headers give no usable picture size (invalid or absurd)")
         decoder = source.make_decoder(stream, session, clock.ts, emit)
         if source.packet_ring is not None:
             source.packet_ring.set_stream(stream)
@@ -52,9 +58,20 @@ def play_file(source: Source, path: Path, clock: FileClock, session: Session,
             raise FileBroken(f"unreadable data, gave up: {describe_error(exc, '')}") from exc
         if n == 0 and not session.cancelled.is_set():
             raise FileBroken("no video packets in the file")
+        if decoder.decoded == 0 and decoder.corrupt > 0:
+            raise FileBroken(f"no frame could be decoded ({decoder.corrupt} corrupt packets)")
         return last_rel + decoder.frame_s
     finally:
         close_quietly(container)
+
+
+def _open_failure(path: Path, exc: av.error.FFmpegError) -> str:
+    why = getattr(exc, "strerror", None) or str(exc)
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[4:8] == b"ftyp":
+        return f"damaged or truncated MP4, cannot be opened ({why})"
+    return f"not a readable video ({why})"
 
 
 def _pump(source: Source, container, stream, clock: FileClock, session: Session, decoder) -> tuple[float, int]:

@@ -19,11 +19,15 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # Camera time at which the next file starts: fast pace runs ahead of the wall clock, and a restart
+        # must not send timestamps backwards.
+        self.next_ts = 0.0
         self.entries: dict[str, dict] = self._load()
 
     def _load(self) -> dict[str, dict]:
         try:
             data = json.loads(self.path.read_text())
+            self.next_ts = float(data.get("next_ts", 0.0))
             return dict(data["files"])
         except FileNotFoundError:
             return {}
@@ -42,8 +46,10 @@ class Ledger:
         entry = self.entries.get(name)
         return entry["state"] if entry else None
 
-    def mark(self, name: str, state: str, *, reason: str = "", size: int = 0) -> None:
+    def mark(self, name: str, state: str, *, reason: str = "", size: int = 0, next_ts: float | None = None) -> None:
         self.entries[name] = {"state": state, "reason": reason, "size": size, "at": round(time.time(), 3)}
+        if next_ts is not None:
+            self.next_ts = max(self.next_ts, next_ts)
         self._save()
 
     def forget_missing(self, present: set[str]) -> None:
@@ -61,7 +67,7 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w") as f:
-            json.dump({"version": 1, "files": self.entries}, f, indent=0, sort_keys=True)
+            json.dump({"version": 1, "next_ts": self.next_ts, "files": self.entries}, f, indent=0, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)

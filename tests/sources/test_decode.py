@@ -1,0 +1,94 @@
+"""Targeted and keyframe-only decoding against a full decode of the same file; scaling in the decoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from monitor.sources.decode import FrameDecoder, RefusedError, check_size, scaled_size
+from tests.fixtures_media import write_h264
+
+FPS, GOP = 30, 60  # 2 s GOPs, like the cameras of DESIGN.md's numbers
+
+
+@pytest.fixture(scope="module", params=[0, 2], ids=["no-bframes", "bframes"])
+def video(request, tmp_path_factory) -> Path:
+    return write_h264(tmp_path_factory.mktemp("media") / f"v{request.param}.mp4", width=640, height=360,
+                      fps=FPS, seconds=8, gop=GOP, bframes=request.param)
+
+
+class SpacedWindow:
+    """Keeps a frame once per `spacing` seconds, like the clip window: wants(ts) is a moving threshold."""
+
+    def __init__(self, spacing: float) -> None:
+        self.spacing, self.kept = spacing, []
+
+    def wants(self, ts: float) -> bool:
+        return not self.kept or ts >= self.kept[-1].ts + self.spacing - 1e-6
+
+    def push(self, frame) -> None:
+        self.kept.append(frame)
+
+
+def decode(path: Path, mode: str, window) -> FrameDecoder:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoder = FrameDecoder(stream, camera_id="c", short_side=336, mode=mode, wants=window.wants,
+                               ts_of=lambda s: s, sink=window.push, max_width=4096, max_height=4096)
+        for packet in container.demux(stream):
+            decoder.feed(packet)
+        decoder.flush()
+    return decoder
+
+
+def test_scaled_size_keeps_aspect_and_puts_the_short_side_at_336():
+    assert scaled_size(1920, 1080, 336) == (598, 336)
+    assert scaled_size(1080, 1920, 336) == (336, 598)
+    assert scaled_size(336, 336, 336) == (336, 336)
+
+
+def test_check_size_refuses_absurd_sizes():
+    with pytest.raises(RefusedError, match="32768x32768"):
+        check_size(32768, 32768, 7680, 4320)
+    check_size(1920, 1080, 7680, 4320)
+
+
+def test_targeted_decoding_samples_where_a_full_decode_does_but_decodes_less(video):
+    full, targeted = SpacedWindow(2.5), SpacedWindow(2.5)
+    d_full = decode(video, "all", full)
+    d_targeted = decode(video, "targeted", targeted)
+    assert [f.ts for f in targeted.kept] == pytest.approx([f.ts for f in full.kept], abs=1 / FPS + 1e-6)
+    assert len(targeted.kept) == 4
+    assert d_targeted.decoded < d_full.decoded * 0.8
+    assert {f.image.shape for f in targeted.kept} == {(336, 598, 3)}
+
+
+def test_keyframe_mode_decodes_only_keyframes_and_lands_within_a_gop(video):
+    full, keys = SpacedWindow(1.0), SpacedWindow(1.0)
+    decode(video, "all", full)
+    d_keys = decode(video, "keyframes", keys)
+    assert d_keys.decoded == 4  # 8 s of 2 s GOPs, even with B-frames held back by the decoder
+    assert all(f.keyframe for f in keys.kept)
+    assert [f.ts for f in keys.kept] == pytest.approx([0, 2, 4, 6])
+    for k in keys.kept:
+        assert min(abs(k.ts - f.ts) for f in full.kept) <= GOP / FPS
+
+
+def test_frames_nobody_wants_are_neither_converted_nor_decoded(video):
+    class Nobody:
+        kept: list = []
+
+        def wants(self, ts):
+            return False
+
+        def push(self, frame):
+            self.kept.append(frame)
+
+    nobody = Nobody()
+    decoder = decode(video, "targeted", nobody)
+    assert nobody.kept == []
+    # only the first GOP is decoded, to learn the GOP length; every other packet is skipped undecoded
+    assert decoder.decoded <= GOP
+    assert decoder.skipped >= 8 * FPS - GOP - 1
