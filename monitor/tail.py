@@ -1,0 +1,165 @@
+"""The subscriber side: follow a stream, alone or in a consumer group that acks and recovers after a crash."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections import OrderedDict
+from typing import Iterator, TextIO
+
+import redis
+
+from monitor.config.models import RedisConfig
+from monitor.keys import Keys
+from monitor.publish.redis_sink import connect
+from monitor.output import line_for
+from monitor.schema import Alert, Message, parse_entry
+
+logger = logging.getLogger(__name__)
+
+BLOCK_MS = 1000  # how long one read waits, so `stop` is noticed within a second
+BATCH = 100
+_SEEN_MAX = 10_000  # message ids remembered to drop re-published duplicates
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no terminal escapes from text a model wrote
+
+Entry = tuple[str, dict[str, str]]
+
+
+def follow(redis_cfg: RedisConfig, stream: str, *, as_json: bool, group: str | None, consumer: str,
+           min_severity: int | None, out: TextIO = sys.stdout, stop: threading.Event | None = None,
+           count: int | None = None, start: str = "$", claim_idle_ms: int = 30_000) -> int:
+    """Print the messages of `stream` (descriptions, alerts or status) as they arrive, one a line, until
+    `stop` is set or `count` were printed; returns how many were printed. With `group`, reads through
+    that consumer group (created at `start` if missing): first this consumer's own pending entries,
+    then entries other consumers left pending for `claim_idle_ms` (XAUTOCLAIM), then new ones; each
+    entry is acknowledged after it is printed. `min_severity` keeps alerts of at least that severity
+    (other streams have none and are not filtered). A message_id seen before is not printed again."""
+    stop = stop or threading.Event()
+    key = Keys(redis_cfg.prefix).stream(stream)
+    client = connect(redis_cfg)
+    reader = GroupReader(client, key, group, consumer, start, claim_idle_ms) if group else PlainReader(client, key, start)
+    seen = SeenIds(_SEEN_MAX)
+    printed = 0
+    try:
+        while not stop.is_set() and (count is None or printed < count):
+            try:
+                for entry_id, fields in reader.read():
+                    if _show(fields, seen, min_severity, as_json, out):
+                        printed += 1
+                    reader.ack(entry_id)
+                    if count is not None and printed >= count:
+                        break
+            except redis.ConnectionError as exc:
+                logger.warning("Redis connection lost (%s); retrying", exc)
+                stop.wait(1.0)
+    finally:
+        client.close()
+    return printed
+
+
+class PlainReader:
+    """XREAD from `start`; remembers the last id so nothing between two reads is missed."""
+
+    def __init__(self, client: redis.Redis, key: str, start: str):
+        self.client, self.key, self.last = client, key, start
+
+    def read(self) -> Iterator[Entry]:
+        reply = self.client.xread({self.key: self.last}, count=BATCH, block=BLOCK_MS)
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                self.last = entry_id
+                yield entry_id, fields
+
+    def ack(self, entry_id: str) -> None:
+        pass
+
+
+class GroupReader:
+    """XREADGROUP in three stages: own pending (a restart after a crash), idle pending of others
+    (XAUTOCLAIM), then new entries."""
+
+    def __init__(self, client: redis.Redis, key: str, group: str, consumer: str, start: str, claim_idle_ms: int):
+        self.client, self.key, self.group, self.consumer = client, key, group, consumer
+        self.claim_idle_ms = claim_idle_ms
+        self.stage = "own"
+        self._claim_cursor = "0-0"
+        try:
+            client.xgroup_create(key, group, id=start, mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(self) -> Iterator[Entry]:
+        if self.stage == "own":
+            yield from self._own_pending()
+        elif self.stage == "claim":
+            yield from self._claim()
+        else:
+            reply = self.client.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=BATCH, block=BLOCK_MS)
+            for _, entries in reply or []:
+                yield from entries
+
+    def _own_pending(self) -> Iterator[Entry]:
+        # Id 0 re-reads what was delivered to this consumer and never acknowledged. Acked entries leave
+        # the list, so each call starts at 0 again; an entry trimmed from the stream comes back empty.
+        reply = self.client.xreadgroup(self.group, self.consumer, {self.key: "0"}, count=BATCH)
+        entries = reply[0][1] if reply else []
+        if not entries:
+            self.stage = "claim"
+            return
+        for entry_id, fields in entries:
+            yield entry_id, fields or {}
+
+    def _claim(self) -> Iterator[Entry]:
+        cursor, entries, *_ = self.client.xautoclaim(self.key, self.group, self.consumer, self.claim_idle_ms,
+                                                    start_id=self._claim_cursor, count=BATCH)
+        self._claim_cursor = cursor
+        if cursor == "0-0":
+            self.stage = "new"
+        if entries:
+            logger.info("took over %d entries other consumers of %s left pending", len(entries), self.group)
+        for entry_id, fields in entries:
+            yield entry_id, fields or {}
+
+    def ack(self, entry_id: str) -> None:
+        self.client.xack(self.key, self.group, entry_id)
+
+
+class SeenIds:
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, message_id: str) -> bool:
+        """True if the id is new."""
+        if message_id in self._ids:
+            self._ids.move_to_end(message_id)
+            return False
+        self._ids[message_id] = None
+        if len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+        return True
+
+
+def _show(fields: dict[str, str], seen: SeenIds, min_severity: int | None, as_json: bool, out: TextIO) -> bool:
+    if not fields:
+        return False  # trimmed from the stream while pending
+    try:
+        message = parse_entry(fields)
+    except (KeyError, ValueError) as exc:
+        logger.warning("skipping an entry that is not a monitor message: %s", exc)
+        return False
+    if not seen.add(message.message_id):
+        return False
+    if min_severity is not None and isinstance(message, Alert) and message.severity < min_severity:
+        return False
+    out.write((fields["data"] if as_json else line(message)) + "\n")
+    out.flush()
+    return True
+
+
+def line(message: Message) -> str:
+    """One readable line a message (the demo console's format), without control characters."""
+    return " ".join(_CONTROL.sub(" ", line_for(message)).split())
