@@ -51,6 +51,7 @@ class AlertEngine:
         self._cooldown = Cooldown(alerts_cfg.cooldown_seconds)
         self._recent = RecentTexts(alerts_cfg.dedupe_similarity, alerts_cfg.dedupe_seconds)
         self.suppressed = {"cooldown": 0, "duplicate": 0}
+        self.unparsed_verdicts = 0  # answers without a usable JSON verdict (their text was used instead)
 
     def process(self, camera: CameraConfig, clip: Clip, anomaly: Description, ring: Any | None = None) -> list[Alert]:
         """The alert messages this window yields (none, or one new/update/end). `ring` is the camera's
@@ -92,7 +93,7 @@ class AlertEngine:
             logger.info("camera %s: %s alert held back by cooldown (%.0f s left)", camera.id, category,
                         self._cooldown.remaining(camera.id, category, now))
             return []
-        if self._recent.repeats(camera.id, anomaly.text, now):
+        if self._recent.repeats(camera.id, gist(verdict), now):
             self.suppressed["duplicate"] += 1
             logger.info("camera %s: alert not opened, it repeats a recent one", camera.id)
             return []
@@ -100,7 +101,7 @@ class AlertEngine:
         alert_id = stable_id("alert", camera.id, f"{now:.3f}")
         state.alert = OpenAlert(alert_id, verdict.verdict.title, category, verdict.verdict.severity,
                                 self._capture(camera.id, clip, ring), anomaly)
-        self._recent.remember(camera.id, anomaly.text, now)
+        self._recent.remember(camera.id, gist(verdict), now)
         return [self._message(state.alert, anomaly, "new", verdict)]
 
     def _follow(self, state: CameraState, anomaly: Description, phase: str, now: float,
@@ -111,7 +112,7 @@ class AlertEngine:
         if phase == "update" and verdict.parsed:
             alert.severity = max(alert.severity, verdict.verdict.severity)
         alert.last, alert.windows = anomaly, alert.windows + (0 if same_window else 1)
-        self._recent.remember(anomaly.camera.id, anomaly.text, now)
+        self._recent.remember(anomaly.camera.id, gist(verdict), now)
         if phase == "end":
             state.alert = None
             self._cooldown.start(anomaly.camera.id, alert.category, now)
@@ -121,6 +122,7 @@ class AlertEngine:
         confidence = track.smoothed if track.smoothed is not None else 0.5
         parsed = parse_verdict(anomaly.text, default_severity=1, default_confidence=confidence)
         if not parsed.parsed and anomaly.text.strip():
+            self.unparsed_verdicts += 1
             logger.debug("camera %s: no structured verdict in the answer; using its text", anomaly.camera.id)
         return parsed
 
@@ -151,6 +153,14 @@ def window_score(anomaly: Description) -> float:
     if anomaly.score is not None:
         return float(anomaly.score)
     return 1.0 if answer_is_yes(anomaly.text) else 0.0
+
+
+def gist(verdict: ParsedVerdict) -> str:
+    """What a window says, for de-duplication: the verdict's words, not the JSON around them. Empty for a
+    window without text (score only), which then repeats nothing."""
+    if not verdict.parsed:
+        return verdict.verdict.summary
+    return f"{verdict.verdict.title}. {verdict.verdict.summary}"
 
 
 def optional_fields(**values: Any) -> dict[str, Any]:

@@ -25,6 +25,8 @@ class EvidenceStore:
     """`capture` writes <dir>/<camera>/<camera>_<stamp>.mp4 and .jpg; paths in the Evidence are absolute."""
 
     def __init__(self, evidence_cfg: EvidenceConfig):
+        if not evidence_cfg.dir:
+            raise ValueError("evidence.dir is not set (a loaded MonitorConfig puts it under state_dir)")
         self.cfg = evidence_cfg
         self.root = Path(evidence_cfg.dir).absolute()
         self._lock = threading.Lock()

@@ -35,11 +35,14 @@ class Publisher:
     def __init__(self, redis_cfg: RedisConfig, outbox_dir: str | Path | None = None, *sinks: Sink,
                  delivery: DeliveryConfig | None = None, client: redis.Redis | None = None):
         self.delivery = delivery or DeliveryConfig()
+        outbox_dir = outbox_dir or self.delivery.outbox_dir
+        if not outbox_dir:
+            raise ValueError("no outbox folder: pass outbox_dir or set delivery.outbox_dir")
         self.redis = RedisSink(redis_cfg, client or connect(redis_cfg, retries=0),
                                idempotent=self.delivery.idempotent_xadd,
                                producer_id=self.delivery.producer_id or socket.gethostname())
         mib = 2**20
-        self.outbox = Outbox(outbox_dir or self.delivery.outbox_dir, int(self.delivery.outbox_max_mb * mib),
+        self.outbox = Outbox(outbox_dir, int(self.delivery.outbox_max_mb * mib),
                              int(self.delivery.outbox_other_max_mb * mib))
         self.sinks = sinks
         self.stats = {"direct": 0, "queued": 0, "flushed": 0, "dropped": 0, "sink_errors": 0}

@@ -42,8 +42,8 @@ class ScriptedBackend:
         pass
 
 
-def make_clip(camera_id: str, n: int, frames: np.ndarray | None = None) -> Clip:
-    end = T0 + n * STRIDE
+def make_clip(camera_id: str, n: int, frames: np.ndarray | None = None, t0: float = T0) -> Clip:
+    end = t0 + n * STRIDE
     frames = frames if frames is not None else np.zeros((4, 8, 8, 3), np.uint8)
     stamps = tuple(float(t) for t in np.linspace(end - 10.0, end, len(frames)))
     return Clip(camera_id, n, frames, stamps, end - 10.0, end)

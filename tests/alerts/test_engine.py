@@ -142,3 +142,40 @@ def test_close_ends_an_open_alert(rules, camera):
     assert engine.close("gate-1") == []
     # and the camera can alert again, from scratch, once the cooldown allows
     assert run_script(engine, camera, [0.9, 0.9], first=40)[0][1].phase == "new"
+
+
+def test_windows_without_text_are_never_taken_for_repeats(camera):
+    rules = AlertsConfig(threshold=0.5, open_after=1, close_after=1, cooldown_seconds=0, smoothing=1.0,
+                         dedupe_similarity=0.9, dedupe_seconds=300)
+    out = run_script(AlertEngine(rules), camera, [(0.9, ""), (0.1, ""), (0.9, "")])
+    assert phases(out) == [(0, "new"), (1, "end"), (2, "new")]
+
+
+def test_json_around_different_verdicts_does_not_make_them_repeats(camera):
+    rules = AlertsConfig(threshold=0.5, open_after=1, close_after=1, cooldown_seconds=0, smoothing=1.0,
+                         dedupe_similarity=0.8, dedupe_seconds=300)
+    a = '{"title": "Fence climbed", "summary": "A man climbs the fence.", "category": "other", "severity": 1}'
+    b = '{"title": "Car on fire", "summary": "Flames under a parked car.", "category": "other", "severity": 1}'
+    out = run_script(AlertEngine(rules), camera, [(0.9, f"Yes. {a}"), (0.1, "No."), (0.9, f"Yes. {b}")])
+    assert phases(out) == [(0, "new"), (1, "end"), (2, "new")]
+
+
+def test_verdict_fields_reach_the_alert_once_the_schema_declares_them(rules, camera, monkeypatch):
+    # given the schema extension the lead is asked to add (category, summary, verdict_parsed)
+    import monitor.alerts.engine as engine_module
+    from monitor.schema import Alert
+
+    class AlertWithVerdict(Alert):
+        category: str = "other"
+        summary: str = ""
+        verdict_parsed: bool = True
+
+    monkeypatch.setattr(engine_module, "Alert", AlertWithVerdict)
+    verdict = '{"title": "Smoke", "summary": "Grey smoke.", "category": "fire_smoke", "severity": 2}'
+    engine = AlertEngine(rules)
+    parsed = run_script(engine, camera, [(0.9, f"Yes. {verdict}")] * 2)
+    broken = run_script(AlertEngine(rules), camera, [(0.9, "Yes. Smoke, I think.")] * 2)
+    assert (parsed[0][1].category, parsed[0][1].summary, parsed[0][1].verdict_parsed) == \
+        ("fire_smoke", "Grey smoke.", True)
+    assert (broken[0][1].category, broken[0][1].verdict_parsed) == ("other", False)
+    assert engine.unparsed_verdicts == 0
