@@ -19,7 +19,9 @@ from monitor.config.models import MonitorConfig
 from monitor.keys import Keys
 from monitor.output import ResultPrinter
 from monitor.prompts import ANOMALY
-from monitor.publish import RedisSink, connect
+from monitor.evidence import EvidenceStore
+from monitor.publish import Publisher, connect
+from monitor.sources import PacketRing
 from monitor.results import descriptions
 from monitor.scheduler import Scheduler
 from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
@@ -36,18 +38,26 @@ class Monitor:
         self.config = config
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.keys = Keys(config.redis.prefix)
-        self.publisher = publisher or RedisSink(config.redis)
+        sinks = [ResultPrinter(echo)] if (echo or config.print_results) else []
+        self.publisher = publisher or Publisher(config.redis, config.delivery.outbox_dir, *sinks,
+                                                delivery=config.delivery)
         self._redis = connect(config.redis)
         self.backend = backend or create_backend(config.model)
         self.model_ref = ModelRef(id=config.model.id, backend=config.model.backend)
-        self.printer = ResultPrinter(echo) if (echo or config.print_results) else None
-        self.alerts = AlertEngine(config.alerts)
+        self.alerts = AlertEngine(config.alerts, EvidenceStore(config.evidence) if config.evidence.enabled else None)
         self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch,
                                    max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
                                    on_error=self._on_batch_error)
-        self.cameras = {cam.id: CameraWorker(cam, config, self.scheduler.submit, self._on_source_status)
+        self.cameras = {cam.id: CameraWorker(cam, config, self.scheduler.submit, self._on_source_status,
+                                             packet_ring=self._packet_ring())
                         for cam in config.cameras if cam.enabled}
         self.latencies: list[float] = []
+
+    def _packet_ring(self) -> PacketRing | None:
+        """Compressed packets of the pre-roll and the window, for the evidence MP4 (no re-encode)."""
+        if not self.config.evidence.enabled:
+            return None
+        return PacketRing(seconds=self.config.evidence.pre_roll_seconds + self.config.window.seconds + 5)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, exit_when_done: bool = False) -> int:
@@ -107,16 +117,13 @@ class Monitor:
         camera = self.cameras[result.request.clip.camera_id].camera
         for message in descriptions(result, camera, self.model_ref):
             self.publisher.publish("description", message)
-            if self.printer:
-                self.printer.description(message)
             if message.prompt_id == ANOMALY:
-                self._publish_alerts(self.alerts.process(camera, result.request.clip, message))
+                worker = self.cameras[camera.id]
+                self._publish_alerts(self.alerts.process(camera, result.request.clip, message, worker.packet_ring))
 
     def _publish_alerts(self, alerts) -> None:
         for alert in alerts:
             self.publisher.publish("alert", alert)
-            if self.printer:
-                self.printer.alert(alert)
 
     def _on_batch_error(self, requests: list[InferenceRequest], exc: BaseException) -> None:
         cams = sorted({r.clip.camera_id for r in requests})
@@ -129,8 +136,6 @@ class Monitor:
         message = Status(message_id=stable_id("status", status.camera_id, status.state, f"{ts:.6f}"), ts=rfc3339(ts),
                          camera=ref, state=status.state, detail=status.detail, stats=dict(status.stats))
         self.publisher.publish("status", message)
-        if self.printer:
-            self.printer.status(message)
 
     def _worker_status(self, state: str, detail: str, stats: dict | None = None) -> None:
         now = time.time()

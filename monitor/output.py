@@ -45,11 +45,6 @@ class ResultPrinter:
     def __init__(self, echo: Callable[[str], None] | None = None):
         self.echo = echo or (lambda line: print(line, file=sys.stdout, flush=True))
 
-    def description(self, message: Description) -> None:
-        self.echo(describe_line(message))
-
-    def alert(self, message: Alert) -> None:
-        self.echo(alert_line(message))
-
-    def status(self, message: Status) -> None:
-        self.echo(status_line(message))
+    def publish(self, kind: str, message) -> None:
+        """A sink like any other: every published message, one line."""
+        self.echo(line_for(message))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
+from pathlib import Path
 
+import av
 import pytest
 
 from monitor.config import validate
@@ -119,3 +120,9 @@ def test_alerts_are_published_when_the_model_says_yes(redis_config, redis_client
     assert alerts and all(isinstance(m, Alert) for m in alerts)
     assert alerts[0].phase == "new"
     assert {m.alert_id for m in alerts} == {alerts[0].alert_id}
+    evidence = alerts[0].evidence
+    assert evidence.image and Path(evidence.image).is_file()
+    assert evidence.clip and Path(evidence.clip).is_file()
+    assert Path(evidence.clip).parent.parent == tmp_path / "evidence"
+    with av.open(evidence.clip) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -151,7 +152,8 @@ class AlertsConfig(Section):
 
 class EvidenceConfig(Section):
     enabled: bool = Field(True, description="Write an MP4 and a JPEG for every new alert.")
-    dir: str = Field("/var/lib/monitor/evidence", description="Folder of evidence files; nothing is written outside it.")
+    dir: str | None = Field(None, description="Folder of evidence files; nothing is written outside it. "
+                            "Default: <state_dir>/evidence.")
     pre_roll_seconds: float = Field(10.0, ge=0, le=600, description="Seconds of video before the alert's window "
                                     "that the evidence MP4 starts with.")
     max_age_hours: float = Field(168.0, gt=0, description="Evidence files older than this are deleted.")
@@ -161,8 +163,9 @@ class EvidenceConfig(Section):
 
 
 class DeliveryConfig(Section):
-    outbox_dir: str = Field("/var/lib/monitor/outbox", description="Folder of the on-disk outbox that holds messages "
-                            "while Redis is unreachable; they are published in order once it answers.")
+    outbox_dir: str | None = Field(None, description="Folder of the on-disk outbox that holds messages while Redis "
+                                   "is unreachable; they are published in order once it answers. "
+                                   "Default: <state_dir>/outbox.")
     outbox_max_mb: float = Field(256.0, gt=0, description="Most MiB the outbox holds; past it new messages are "
                                  "dropped and counted (alerts last: see outbox_other_max_mb).")
     outbox_other_max_mb: float = Field(32.0, ge=0, description="Descriptions and status messages are kept in the "
@@ -194,6 +197,15 @@ class MonitorConfig(Section):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence clips and images of alerts.")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="At-least-once delivery to Redis.")
     print_results: bool = Field(False, description="Also print each description and alert on stdout (demo).")
+
+    @model_validator(mode="after")
+    def _dirs_under_state_dir(self) -> "MonitorConfig":
+        """Evidence and outbox live under state_dir unless placed elsewhere explicitly."""
+        if self.evidence.dir is None:
+            self.evidence.dir = str(Path(self.state_dir) / "evidence")
+        if self.delivery.outbox_dir is None:
+            self.delivery.outbox_dir = str(Path(self.state_dir) / "outbox")
+        return self
 
     @field_validator("cameras")
     @classmethod
