@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ def parse_verdict(text: str, *, default_severity: int = 1, default_confidence: f
             verdict = Verdict.model_validate(found)
             if verdict.title or verdict.summary:
                 return ParsedVerdict(_fill_title(verdict, text), True)
-        except (ValidationError, ValueError, TypeError) as exc:
+        except (ValidationError, ValueError, TypeError, OverflowError) as exc:
             logger.debug("verdict did not validate: %s", exc)
     return ParsedVerdict(fallback(text, default_severity, default_confidence), False)
 
@@ -151,4 +152,4 @@ def _number(value: object, default: float) -> float:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return default
-    return default if number != number else number  # NaN
+    return number if math.isfinite(number) else default  # NaN and Infinity are valid JSON to Python
