@@ -126,3 +126,30 @@ def test_alerts_are_published_when_the_model_says_yes(redis_config, redis_client
     assert Path(evidence.clip).parent.parent == tmp_path / "evidence"
     with av.open(evidence.clip) as container:
         assert sum(1 for _ in container.decode(video=0)) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.rtsp
+def test_an_rtsp_camera_yields_schema_valid_entries(redis_config, redis_client, tiny_model_dir, tmp_path):
+    from tests.sources.conftest import RtspServer, _gi_problem
+
+    if _gi_problem():
+        pytest.skip(_gi_problem())
+    server = RtspServer({"/gate": "live:320x240@15/15"})
+    try:
+        cams = [{"id": "gate-1", "url": server.url("/gate", user="viewer:cam-secret"), "kind": "fixed"}]
+        monitor = Monitor(make_config(redis_config, tiny_model_dir, tmp_path, cams))
+        assert run_for(monitor, seconds=10) == 0
+    finally:
+        server.stop()
+    got = entries(redis_client, f"{redis_config.prefix}descriptions")
+    assert len(got) >= 3  # a clip every 2 s once frames flow
+    for fields, message in got:
+        assert set(fields) == {"type", "camera", "ts", "data"}
+        assert message.camera.id == "gate-1" and message.prompt_id == "anomaly"
+        assert message.window.start < message.window.end
+        assert message.frames.count == 4
+        assert all(message.window.start <= t for t in message.frames.timestamps)
+    status = [m for _, m in entries(redis_client, f"{redis_config.prefix}status") if m.camera]
+    assert any(m.state == "online" for m in status)
+    assert "cam-secret" not in str([m.model_dump() for m in status])
