@@ -134,6 +134,26 @@ def components(engine, clips, batch: int) -> dict:
     return out
 
 
+def profile(engine, clips, batch: int, new: int, out_dir: str) -> None:
+    """One describe batch under torch.profiler: where device time goes (written to profile.txt)."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    keep = engine.config.max_new_tokens
+    engine.config.max_new_tokens = new
+    requests = [InferenceRequest(clip=c, prompts=PROMPTS) for c in clips[:batch]]
+    engine.config.max_batch = engine.max_batch = batch
+    engine.infer(requests)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if engine.device.type == "cuda" else [])
+    with torch_profile(activities=activities) as prof:
+        engine.infer(requests)
+        sync(engine.device)
+    sort = "self_cuda_time_total" if engine.device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort, row_limit=30)
+    Path(out_dir, "profile.txt").write_text(table)
+    print(table)
+    engine.config.max_new_tokens = keep
+
+
 def versions() -> dict:
     import transformers
 
@@ -166,6 +186,7 @@ def parse_args(argv=None):
     ap.add_argument("--stride", type=float, default=5.0)
     ap.add_argument("--strides", type=int, default=3)
     ap.add_argument("--latency-batch", type=int, default=16)
+    ap.add_argument("--profile", type=int, default=0, help="also profile one describe batch of this many clips")
     ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
     ap.add_argument("--out", default=os.environ.get("OUT", "."), help="folder for throughput.json")
     return ap.parse_args(argv)
@@ -207,6 +228,8 @@ def main(argv=None) -> dict:
     res["p95_latency_s"] = res["latency_describe"]["p95_s"]
     add_baseline(res, args.baseline)
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        profile(engine, clips, args.profile, 20, args.out)
     (Path(args.out) / "throughput.json").write_text(json.dumps(res, indent=1))
     print_table(res)
     return res
