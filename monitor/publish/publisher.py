@@ -61,7 +61,7 @@ class Publisher:
     def publish(self, kind: str, message: Message) -> None:
         for sink in self.sinks:
             try:
-                sink.publish(kind, message)
+                _deliver(sink, kind, message)
             except Exception:  # one broken sink must not stop the others or the caller
                 self.stats["sink_errors"] += 1
                 logger.exception("sink %s failed on a %s message", type(sink).__name__, kind)
@@ -161,3 +161,12 @@ class Publisher:
         if batch:
             self._confirm(batch[-1])
         return []
+
+
+def _deliver(sink: Any, kind: str, message: Message) -> None:
+    """A sink has publish(kind, message), or one method per kind (a console printer's alert(message))."""
+    publish = getattr(sink, "publish", None)
+    if publish is not None:
+        publish(kind, message)
+    else:
+        getattr(sink, kind)(message)

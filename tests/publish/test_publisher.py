@@ -142,3 +142,13 @@ def test_concurrent_publishers_lose_nothing(redis_config, redis_client, tmp_path
     publisher.close()
     got = ids_in(redis_client, f"{redis_config.prefix}status")
     assert sorted(got) == sorted(status(t * 100 + i).message_id for t in range(4) for i in range(50))
+
+
+def test_a_sink_with_one_method_per_kind_gets_its_messages(redis_config, tmp_path):
+    from monitor.output import ResultPrinter
+
+    lines = []
+    publisher = Publisher(redis_config, tmp_path, ResultPrinter(lines.append), delivery=FAST)
+    publisher.publish("status", status(1))
+    publisher.close()
+    assert len(lines) == 1 and "s1" in lines[0] and publisher.stats["sink_errors"] == 0
