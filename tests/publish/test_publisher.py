@@ -145,10 +145,15 @@ def test_concurrent_publishers_lose_nothing(redis_config, redis_client, tmp_path
 
 
 def test_a_sink_with_one_method_per_kind_gets_its_messages(redis_config, tmp_path):
-    from monitor.output import ResultPrinter
+    class Console:
+        def __init__(self):
+            self.lines = []
 
-    lines = []
-    publisher = Publisher(redis_config, tmp_path, ResultPrinter(lines.append), delivery=FAST)
+        def status(self, message):
+            self.lines.append(message.state)
+
+    console = Console()
+    publisher = Publisher(redis_config, tmp_path, console, delivery=FAST)
     publisher.publish("status", status(1))
     publisher.close()
-    assert len(lines) == 1 and "s1" in lines[0] and publisher.stats["sink_errors"] == 0
+    assert console.lines == ["s1"] and publisher.stats["sink_errors"] == 0
