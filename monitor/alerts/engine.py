@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from monitor.alerts.cooldown import Cooldown
@@ -28,8 +28,7 @@ class OpenAlert:
     category: str
     severity: int
     evidence: Evidence
-    last: Description
-    windows: int = 1
+    last: Description  # the latest window's description, repeated by close()
 
 
 @dataclass
@@ -69,9 +68,11 @@ class AlertEngine:
     def close(self, camera_id: str) -> list[Alert]:
         """End a camera's open alert now (camera removed or the daemon stopping), repeating its last window."""
         state = self._cameras.get(camera_id)
-        if state is None or state.alert is None:
+        if state is None:
             return []
         with state.lock:
+            if state.alert is None:
+                return []
             state.track.closed()
             last = state.alert.last
             return [self._follow(state, last, "end", _window_end(last), same_window=True)]
@@ -111,7 +112,7 @@ class AlertEngine:
         verdict = self._verdict(anomaly, state.track)
         if phase == "update" and verdict.parsed:
             alert.severity = max(alert.severity, verdict.verdict.severity)
-        alert.last, alert.windows = anomaly, alert.windows + (0 if same_window else 1)
+        alert.last = anomaly
         self._recent.remember(anomaly.camera.id, gist(verdict), now)
         if phase == "end":
             state.alert = None

@@ -69,12 +69,22 @@ class Publisher:
         with self._lock:
             if self.outbox.empty() and self._send_direct(kind, fields, message.message_id):
                 return
-            if self.outbox.append(kind, fields, message.message_id):
+            try:
+                kept = self.outbox.append(kind, fields, message.message_id)
+            except OSError as exc:  # disk full or gone: count it as a drop, never raise into the pipeline
+                logger.error("outbox write failed: %s", exc)
+                kept = False
+            if kept:
                 self.stats["queued"] += 1
             else:
-                self.stats["dropped"] += 1
-                logger.error("outbox full: %s message %s dropped", kind, message.message_id)
+                self._dropped(kind, message.message_id)
         self._wake.set()
+
+    def _dropped(self, kind: str, message_id: str) -> None:
+        self.stats["dropped"] += 1
+        n = self.stats["dropped"]
+        if n in (1, 10, 100) or n % 1000 == 0:  # one line per order of magnitude, not one per message
+            logger.error("outbox full: %s message %s dropped (%d dropped so far)", kind, message_id, n)
 
     def flush(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the outbox to empty; True if it did."""

@@ -157,3 +157,16 @@ def test_a_sink_with_one_method_per_kind_gets_its_messages(redis_config, tmp_pat
     publisher.publish("status", status(1))
     publisher.close()
     assert console.lines == ["s1"] and publisher.stats["sink_errors"] == 0
+
+
+def test_a_full_outbox_drops_and_counts_instead_of_raising(tmp_path):
+    from tests.publish.conftest import free_port
+
+    cfg = RedisConfig(url=f"redis://127.0.0.1:{free_port()}/0", prefix="test:x:", socket_timeout=0.5)
+    publisher = Publisher(cfg, tmp_path, delivery=DeliveryConfig(outbox_max_mb=0.002, retry_seconds=0.2))
+    for i in range(50):
+        publisher.publish("alert", status(i))  # the outbox does not look inside; any message will do
+    publisher.close(timeout=0.1)
+    assert publisher.stats["queued"] > 0 and publisher.stats["dropped"] > 0
+    assert publisher.stats["queued"] + publisher.stats["dropped"] == 50
+    assert publisher.backlog <= 0.002 * 2**20
