@@ -95,7 +95,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with ensure_redis(config.redis) as redis_config:
             config = config.model_copy(update={"redis": redis_config})
             monitor = Monitor(config)
-            return monitor.run(stop, exit_when_done=args.exit_when_done)
+            reload_requested = threading.Event()
+            if args.config is not None:  # SIGHUP re-reads the file: cameras change without a restart
+                signal.signal(signal.SIGHUP, lambda signum, frame: reload_requested.set())
+            return monitor.run(stop, exit_when_done=args.exit_when_done, reload_requested=reload_requested,
+                               reload=lambda: load_config(args.config))
     except RedisUnavailable as exc:
         logger.error("%s", exc)
         return 1

@@ -15,7 +15,8 @@ from monitor.alerts import AlertEngine
 from monitor.backends import Backend, create_backend
 from monitor.backends.base import InferenceRequest, InferenceResult
 from monitor.camera import CameraWorker
-from monitor.config.models import MonitorConfig
+from monitor.config.models import CameraConfig, MonitorConfig
+from monitor.control import CameraChange, ControlListener, diff_cameras, restart_needed
 from monitor.keys import Keys
 from monitor.output import ResultPrinter
 from monitor.prompts import ANOMALY
@@ -48,10 +49,15 @@ class Monitor:
         self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch,
                                    max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
                                    on_error=self._on_batch_error)
-        self.cameras = {cam.id: CameraWorker(cam, config, self.scheduler.submit, self._on_source_status,
-                                             packet_ring=self._packet_ring())
-                        for cam in config.cameras if cam.enabled}
+        self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
+        self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
+        self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
+        self.control: ControlListener | None = None
         self.latencies: list[float] = []
+
+    def _worker(self, camera: CameraConfig) -> CameraWorker:
+        return CameraWorker(camera, self.config, self.scheduler.submit, self._on_source_status,
+                            packet_ring=self._packet_ring())
 
     def _packet_ring(self) -> PacketRing | None:
         """Compressed packets of the pre-roll and the window, for the evidence MP4 (no re-encode)."""
@@ -60,25 +66,73 @@ class Monitor:
         return PacketRing(seconds=self.config.evidence.pre_roll_seconds + self.config.window.seconds + 5)
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, *, exit_when_done: bool = False) -> int:
-        """Run until `stop` is set (or, with exit_when_done, every source has finished). Exit code."""
+    def run(self, stop: threading.Event, *, exit_when_done: bool = False,
+            reload: Callable[[], MonitorConfig] | None = None, reload_requested: threading.Event | None = None) -> int:
+        """Run until `stop` is set (or, with exit_when_done, every source has finished). Exit code.
+        When `reload_requested` is set, `reload()` gives the new config (SIGHUP)."""
         self._worker_status("starting", f"{len(self.cameras)} cameras, model {self.model_ref.id}")
         self.scheduler.start()
-        for worker in self.cameras.values():
+        for worker in list(self.cameras.values()):
             worker.start()
+        self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text))
+        self.control.start()
         self._worker_status("running", "")
-        next_health = time.monotonic() + HEALTH_EVERY_S
-        while not stop.wait(HEARTBEAT_S if not exit_when_done else 0.2):
-            self._heartbeat()
+        next_beat = next_health = time.monotonic()
+        while not stop.wait(0.2):
+            now = time.monotonic()
             if self.scheduler.fatal is not None:
                 break
             if exit_when_done and self._all_done():
                 logger.info("every source has finished")
                 break
-            if time.monotonic() >= next_health:
+            if reload_requested is not None and reload_requested.is_set():
+                reload_requested.clear()
+                self._reload_from(reload)
+            if now >= next_beat:
+                self._heartbeat()
+                next_beat = now + HEARTBEAT_S
+            if now >= next_health:
                 self._worker_status("running", "", stats=self.stats())
-                next_health += HEALTH_EVERY_S
+                next_health = now + HEALTH_EVERY_S
         return self.shutdown()
+
+    def _reload_from(self, reload: Callable[[], MonitorConfig] | None) -> None:
+        try:
+            new = reload() if reload else None
+        except Exception as exc:  # a broken file must not take the running cameras down
+            logger.error("config reload failed, keeping the running config:\n%s", exc)
+            self._worker_status("error", f"config reload failed: {exc}")
+            return
+        if new is not None:
+            self.reload(new)
+
+    # -- run-time changes --------------------------------------------------------------------------
+    def apply(self, change: CameraChange) -> None:
+        """Add, remove or update one camera while running; the others are not touched."""
+        with self._lock:
+            old = self.cameras.pop(change.camera_id, None)
+            if old is not None:
+                old.stop()
+                old.join(10.0)
+                self._publish_alerts(self.alerts.close(change.camera_id))
+            if change.action == "remove" and old is None:
+                self._camera_status(change.camera_id, "error", f"remove: no camera {change.camera_id!r}")
+                return
+            if change.action != "remove" and change.camera is not None and change.camera.enabled:
+                self._camera_refs[change.camera_id] = change.camera
+                self.cameras[change.camera_id] = worker = self._worker(change.camera)
+                worker.start()
+        state = {"add": "added", "remove": "removed", "update": "updated"}[change.action]
+        self._camera_status(change.camera_id, state, "run-time change")
+        logger.info("camera %s %s", change.camera_id, state)
+
+    def reload(self, new: MonitorConfig) -> None:
+        """Apply a re-read config file: camera changes now; other sections need a restart (logged)."""
+        for change in diff_cameras(self.config, new):
+            self.apply(change)
+        for section in restart_needed(self.config, new):
+            logger.warning("config reload: %s changed; it takes effect at the next restart", section)
+        self.config = self.config.model_copy(update={"cameras": new.cameras})
 
     def _all_done(self) -> bool:
         return all(w.finished.is_set() for w in self.cameras.values()) and self.scheduler.pending == 0 \
@@ -86,13 +140,17 @@ class Monitor:
             >= self.scheduler.stats.submitted
 
     def shutdown(self) -> int:
-        for worker in self.cameras.values():
+        if self.control is not None:
+            self.control.stop()
+        with self._lock:
+            workers = list(self.cameras.values())
+        for worker in workers:
             worker.stop()
-        for worker in self.cameras.values():
+        for worker in workers:
             if not worker.join(10.0):
                 logger.warning("camera %s did not stop within 10 s", worker.camera.id)
         self.scheduler.stop()
-        for camera_id in self.cameras:  # an alert left open would never get its `end`
+        for camera_id in list(self.cameras):  # an alert left open would never get its `end`
             self._publish_alerts(self.alerts.close(camera_id))
         code = 1 if self.scheduler.fatal is not None else 0
         self._worker_status("stopped", "fatal model error" if code else "clean stop", stats=self.stats())
@@ -114,11 +172,11 @@ class Monitor:
     def _on_result(self, result: InferenceResult, latency_s: float) -> None:
         self.latencies.append(latency_s)
         del self.latencies[:-1000]
-        camera = self.cameras[result.request.clip.camera_id].camera
+        camera = self._camera_refs[result.request.clip.camera_id]
+        worker = self.cameras.get(camera.id)
         for message in descriptions(result, camera, self.model_ref):
             self.publisher.publish("description", message)
-            if message.prompt_id == ANOMALY:
-                worker = self.cameras[camera.id]
+            if message.prompt_id == ANOMALY and worker is not None:  # a removed camera raises no new alert
                 self._publish_alerts(self.alerts.process(camera, result.request.clip, message, worker.packet_ring))
 
     def _publish_alerts(self, alerts) -> None:
@@ -130,11 +188,15 @@ class Monitor:
         self._worker_status("error", f"model failed on clips of {', '.join(cams)}: {type(exc).__name__}: {exc}")
 
     def _on_source_status(self, status) -> None:
-        camera = self.cameras.get(status.camera_id)
-        ref = CameraRef(id=status.camera_id, name=camera.camera.display_name if camera else status.camera_id)
-        ts = status.ts or time.time()
-        message = Status(message_id=stable_id("status", status.camera_id, status.state, f"{ts:.6f}"), ts=rfc3339(ts),
-                         camera=ref, state=status.state, detail=status.detail, stats=dict(status.stats))
+        self._camera_status(status.camera_id, status.state, status.detail, status.stats, status.ts)
+
+    def _camera_status(self, camera_id: str, state: str, detail: str, stats: dict | None = None,
+                       ts: float = 0.0) -> None:
+        camera = self._camera_refs.get(camera_id)
+        ref = CameraRef(id=camera_id, name=camera.display_name if camera else camera_id)
+        ts = ts or time.time()
+        message = Status(message_id=stable_id("status", camera_id, state, f"{ts:.6f}"), ts=rfc3339(ts),
+                         camera=ref, state=state, detail=detail, stats=dict(stats or {}))
         self.publisher.publish("status", message)
 
     def _worker_status(self, state: str, detail: str, stats: dict | None = None) -> None:

@@ -105,3 +105,38 @@ def test_run_prints_descriptions_and_sigterm_stops_cleanly_with_its_private_redi
             proc.kill()
     gone = subprocess.run(["pgrep", "-f", f"redis-server 127.0.0.1:{port}"], capture_output=True)
     assert gone.returncode == 1, "the private redis-server must be stopped on exit"
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_cameras_from_the_file(tmp_path, tiny_model_dir, redis_config, redis_client):
+    video = write_h264(tmp_path / "v.mp4", seconds=4, fps=15)
+    base = {"redis": {"url": redis_config.url, "prefix": redis_config.prefix},
+            "model": {"id": str(tiny_model_dir), "max_new_tokens": 4},
+            "window": {"seconds": 2, "stride": 1, "frames": 2}, "state_dir": str(tmp_path / "state"),
+            "cameras": [{"id": "one", "url": str(video), "loop": True, "pace": "fast"}]}
+    cfg = write_config(tmp_path / "site.yaml", base)
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def described():
+        from monitor.schema import parse_entry
+
+        return {parse_entry(f).camera.id for _, f in redis_client.xrange(f"{redis_config.prefix}descriptions")}
+
+    try:
+        deadline = time.monotonic() + 60
+        while "one" not in described() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert "one" in described()
+        base["cameras"].append({"id": "two", "url": str(video), "loop": True, "pace": "fast"})
+        write_config(cfg, base)
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "two" not in described() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert "two" in described()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

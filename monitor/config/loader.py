@@ -59,10 +59,10 @@ def validate(raw: dict[str, Any], source: str = "<config>") -> MonitorConfig:
     try:
         return MonitorConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(source, [(_loc_path(e["loc"]), _describe(e)) for e in exc.errors()]) from None
+        raise ConfigError(source, [(loc_path(e["loc"]), describe_error(e)) for e in exc.errors()]) from None
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def describe_error(error: Mapping[str, Any]) -> str:
     # pydantic's own message, never the offending input: it may be a password.
     if error["type"] == "extra_forbidden":
         return "unknown key"
@@ -71,7 +71,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     return str(error["msg"])
 
 
-def _loc_path(loc: tuple[Any, ...]) -> str:
+def loc_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
