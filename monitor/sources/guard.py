@@ -1,8 +1,10 @@
 """Runs one connection's demux and decode in its own thread, watched by a watchdog in the caller's thread.
 
-PyAV's own timeouts can hang or be capped (PyAV issues 584, 1155, 1243): a blocked read is first
-interrupted through the container's interrupt callback, and if that does not free it the thread is
-abandoned (it is a daemon thread and drops whatever it would still emit) and a new connection starts.
+PyAV's own timeouts can hang or be capped (PyAV issues 584, 1155, 1243), and PyAV offers no way to
+interrupt a blocked read from another thread (its interrupt callback only checks its own timeout, and
+closing a container under a reader is a use-after-free). So the watchdog abandons a worker that does not
+return: it is a daemon thread, it drops whatever it would still emit, it closes its own container when
+FFmpeg's socket timeout or PyAV's backstop timeout finally frees it, and a new connection starts at once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Callable
 
 logger = logging.getLogger(__name__)
 
-GRACE_S = 2.0  # how long an interrupted worker gets to notice before it is abandoned
+GRACE_S = 0.5  # how long a cancelled worker gets to return (it does at once unless FFmpeg blocks it)
 
 
 class Session:
@@ -25,7 +27,7 @@ class Session:
         self.name = name
         self.cancelled = threading.Event()
         self.done = threading.Event()
-        self.container = None  # set by the worker once open, so the watchdog can interrupt a blocked read
+        self.container = None  # set by the worker once open (for diagnostics; only the worker closes it)
         self.phase = "opening"
         self.last_progress = time.monotonic()
         self.online_since: float | None = None
@@ -48,14 +50,8 @@ class Session:
         return self.cancelled.is_set()
 
     def interrupt(self) -> None:
+        """Ask the worker to stop: it checks between packets and during pacing sleeps."""
         self.cancelled.set()
-        container = self.container
-        if container is not None:
-            try:
-                # A zero timeout makes FFmpeg's interrupt callback abort the blocked call at its next poll.
-                container.set_timeout(0.0)
-            except Exception:  # noqa: BLE001 - the container may be closing under us; abandoning still works
-                pass
 
 
 @dataclass
@@ -66,6 +62,8 @@ class Outcome:
     open_timeout: bool = False  # opening took longer than the connect limit
     abandoned: bool = False     # the worker did not return after being interrupted
     online_s: float = 0.0       # how long the session delivered packets
+    phase: str = "opening"      # where the session was when it ended
+    elapsed_s: float = 0.0      # how long the session lasted
 
 
 def run_session(work: Callable[[Session], None], stop: threading.Event, *, name: str, open_limit: float,
@@ -85,6 +83,7 @@ def run_session(work: Callable[[Session], None], stop: threading.Event, *, name:
     thread = threading.Thread(target=target, name=f"source-{name}", daemon=True)
     thread.start()
     outcome = Outcome()
+    started = time.monotonic()
     while not session.done.wait(poll):
         tick(session)
         if stop.is_set():
@@ -99,7 +98,9 @@ def run_session(work: Callable[[Session], None], stop: threading.Event, *, name:
         session.interrupt()
         outcome.abandoned = not session.done.wait(GRACE_S)
         if outcome.abandoned:
-            logger.warning("source %s: worker thread did not return after interrupt; abandoned", name)
+            logger.warning("source %s: worker blocked in FFmpeg did not return; abandoned (it closes its own "
+                           "container when its read times out)", name)
+    outcome.phase, outcome.elapsed_s = session.phase, time.monotonic() - started
     if session.online_since is not None:
         outcome.online_s = session.last_progress - session.online_since
     outcome.error = None if (outcome.stopped or outcome.stalled or outcome.open_timeout) else session.error

@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Callable
 
+import av
+
 from monitor.clip import Frame
 from monitor.redact import mask_url
 
@@ -36,9 +38,10 @@ class LiveSource(Source):
             if outcome.online_s >= STABLE_S:
                 backoff.reset()
             delay = backoff.next_delay()
-            if outcome.stalled:
+            if outcome.stalled or self._read_timed_out(outcome):
+                silent = settings.stall_seconds if outcome.stalled else settings.read_timeout
                 self.stats.stalls += 1
-                self.report("stalled", f"no packet for {settings.stall_seconds:g} s; reconnecting in {delay:.1f} s")
+                self.report("stalled", f"no packet for {silent:g} s; reconnecting in {delay:.1f} s")
             else:
                 reason = self._reason(outcome)
                 self.report("error", f"{reason}; retrying in {delay:.1f} s")
@@ -48,6 +51,11 @@ class LiveSource(Source):
             self.report("reconnecting", mask_url(url))
         self.report("ended", "stopped")
 
+    @staticmethod
+    def _read_timed_out(outcome) -> bool:
+        """PyAV's own read timeout aborts through the interrupt callback: an ExitError once online."""
+        return isinstance(outcome.error, av.error.ExitError) and outcome.online_s > 0
+
     def _reason(self, outcome) -> str:
         if outcome.open_timeout:
             return f"no answer within {self.settings.connect_timeout + self.settings.read_timeout:g} s"
@@ -55,7 +63,11 @@ class LiveSource(Source):
             return "the stream ended"
         if isinstance(outcome.error, RefusedError):
             return f"refused: {outcome.error}"
-        return describe_error(outcome.error, self.camera.url)
+        reason = describe_error(outcome.error, self.camera.url)
+        if outcome.phase == "opening" and outcome.elapsed_s >= 0.9 * self.settings.connect_timeout:
+            # PyAV's open timeout surfaces as whatever FFmpeg was doing when interrupted ("Invalid data").
+            return f"no answer within {self.settings.connect_timeout:g} s ({reason})"
+        return reason
 
     def _connection(self, session: Session, emit: Callable[[Frame], None]) -> None:
         """One connection, in the session's worker thread: open, then demux and decode until it fails."""

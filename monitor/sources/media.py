@@ -44,9 +44,13 @@ def input_options(url: str, settings: SourceConfig) -> dict[str, str]:
 
 
 def open_input(url: str, settings: SourceConfig, session: Session) -> av.container.InputContainer:
-    """Open `url`; `session.container` is set at once so that the watchdog can interrupt a blocked read."""
+    """Open `url` with socket timeouts and PyAV's interrupt-callback timeout as a backstop."""
+    # PyAV's read timeout is a backstop behind the socket timeout and the stall watchdog, which decides: when
+    # it fires, FFmpeg's RTSP demuxer first hands out a queued packet, hiding a stall for another round. It
+    # is also what eventually frees a worker the watchdog abandoned.
+    backstop = max(settings.read_timeout, settings.stall_seconds) + 2.0
     container = av.open(url, "r", options=input_options(url, settings),
-                        timeout=(settings.connect_timeout, settings.read_timeout))
+                        timeout=(settings.connect_timeout, backstop))
     session.container = container
     return container
 

@@ -81,6 +81,8 @@ class PacketRing:
         """From the keyframe at or before start_ts (else the first one after) through end_ts."""
         with self._lock:
             packets = list(self._packets)
+        if not packets or start_ts > packets[-1].ts or end_ts < start_ts:
+            return []
         first = None
         for i, p in enumerate(packets):
             if p.keyframe and (p.ts <= start_ts or first is None):

@@ -1,0 +1,146 @@
+"""Live RTSP cameras against a real gst-rtsp-server: frames, faults, reconnects, stalls, masked passwords."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from monitor.config.models import CameraConfig
+from monitor.sources import open_source
+from monitor.sources.live import LiveSource
+
+pytestmark = pytest.mark.rtsp
+
+SECRET = "hunter2-secret"
+
+
+def live(url: str, settings, tmp_path, **kw):
+    cam = CameraConfig(id="gate-1", url=url)
+    return lambda **more: open_source(cam, settings, state_dir=tmp_path, **kw, **more)
+
+
+def assert_no_secret(run) -> None:
+    for status in run.statuses:
+        assert SECRET not in status.detail, status
+
+
+def test_open_source_picks_the_live_source(fast_settings, tmp_path):
+    assert isinstance(live("rtsp://127.0.0.1:9/x", fast_settings, tmp_path)(), LiveSource)
+
+
+def test_an_rtsp_camera_yields_scaled_frames_on_the_wall_clock(rtsp_url, fast_settings, tmp_path, run_source):
+    run = run_source(live(rtsp_url, fast_settings, tmp_path))
+    assert run.wait_for(lambda: len(run.frames) >= 30, 15), run.states()
+    now = time.time()
+    run.finish()
+    ts = [f.ts for f in run.frames]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+    assert {f.image.shape for f in run.frames} == {(336, 448, 3)}  # 320x240 scaled up to a 336 short side
+    assert 0 <= now - ts[29] < 3.0  # mapped onto the wall clock, never ahead of it
+    span = (ts[29] - ts[0]) / 29
+    assert span == pytest.approx(1 / 15, rel=0.25)  # camera time follows the stream's pts
+    assert run.states()[:2] == ["connecting", "online"] and run.states()[-1] == "ended"
+    assert run.error is None
+
+
+def test_wants_false_means_nothing_is_converted_and_little_is_decoded(rtsp_url, fast_settings, tmp_path,
+                                                                     run_source):
+    run = run_source(live(rtsp_url, fast_settings, tmp_path, wants=lambda ts: False))
+    time.sleep(3.0)
+    stats = run.source.stats.snapshot()
+    run.finish()
+    assert run.frames == []
+    assert stats["packets"] >= 30
+    assert stats["decoded"] <= 16  # the first GOP, decoded to learn its length; then nothing
+
+
+def test_an_unreachable_camera_is_retried_with_backoff_and_never_raises(fast_settings, tmp_path, run_source):
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"rtsp://admin:{SECRET}@127.0.0.1:{port}/stream1"
+    run = run_source(live(url, fast_settings, tmp_path))
+    assert run.wait_for(lambda: run.states().count("reconnecting") >= 3, 10), run.states()
+    took = run.finish()
+    assert took < 1.0
+    assert run.error is None and run.frames == []
+    states = run.states()
+    assert states[0] == "connecting" and states[1] == "error" and states[-1] == "ended"
+    errors = [s for s in run.statuses if s.state == "error"]
+    assert "refused" in errors[0].detail.lower() and "retrying in" in errors[0].detail
+    assert "admin:***@" in run.statuses[0].detail
+    assert errors[-1].stats["reconnects"] >= 2
+    assert_no_secret(run)
+
+
+def test_a_silent_server_times_out_and_stop_stays_prompt(fast_settings, tmp_path, run_source):
+    # given a TCP port that accepts connections and never says a word
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    url = f"rtsp://u:{SECRET}@127.0.0.1:{listener.getsockname()[1]}/cam"
+    settings = fast_settings.model_copy(update={"connect_timeout": 1.0, "read_timeout": 1.0})
+    try:
+        run = run_source(live(url, settings, tmp_path))
+        # then an error is reported within the timeouts (plus the watchdog's grace), and again after the retry
+        assert run.wait_for(lambda: run.states().count("error") >= 2, 12), run.states()
+        assert run.finish() < 1.5
+    finally:
+        listener.close()
+    assert run.error is None
+    assert_no_secret(run)
+
+
+def test_a_missing_mount_is_reported_with_the_reason(rtsp_url, fast_settings, tmp_path, run_source):
+    url = rtsp_url.rsplit("/", 1)[0] + "/no-such-mount"
+    run = run_source(live(url, fast_settings, tmp_path))
+    assert run.wait_for(lambda: "error" in run.states(), 10)
+    run.finish()
+    error = next(s for s in run.statuses if s.state == "error")
+    assert "404" in error.detail or "not found" in error.detail.lower(), error.detail
+
+
+@pytest.mark.slow
+def test_a_frozen_server_is_reported_stalled_and_the_camera_comes_back(rtsp_server_factory, fast_settings, tmp_path,
+                                                                      run_source):
+    server = rtsp_server_factory({"/cam": "live:160x120@15/15"})
+    # the socket timeout is longer than stall_seconds: the watchdog is what must notice
+    fast_settings = fast_settings.model_copy(update={"read_timeout": 10.0})
+    run = run_source(live(server.url("/cam"), fast_settings, tmp_path))
+    assert run.wait_for(lambda: len(run.frames) >= 10, 15)
+    # when the server is frozen (SIGSTOP) for 5 s
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    try:
+        assert run.wait_for(lambda: "stalled" in run.states(), fast_settings.stall_seconds + 4)
+        stalled_after = time.monotonic() - frozen_at
+        time.sleep(max(0.0, 5 - stalled_after))
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    # then it was reported stalled after about stall_seconds, and frames flow again soon after the thaw
+    count = len(run.frames)
+    assert run.wait_for(lambda: len(run.frames) > count + 10, 15), run.states()
+    run.finish()
+    assert fast_settings.stall_seconds - 0.5 <= stalled_after <= fast_settings.stall_seconds + 1.5
+    ts = [f.ts for f in run.frames]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+    assert run.source.stats.stalls >= 1
+
+
+def test_a_looping_file_mount_keeps_delivering_past_its_end(rtsp_server_factory, fast_settings, tmp_path,
+                                                            run_source):
+    from tests.fixtures_media import write_h264
+
+    clip = write_h264(tmp_path / "loop.mp4", width=160, height=120, fps=15, seconds=1)
+    server = rtsp_server_factory({"/file": str(clip)})
+    run = run_source(live(server.url("/file"), fast_settings, tmp_path))
+    assert run.wait_for(lambda: len(run.frames) >= 40, 15), run.states()  # more than 2.5 passes of 15
+    run.finish()
+    ts = [f.ts for f in run.frames]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+    assert "error" not in run.states()
