@@ -45,7 +45,8 @@ class Publisher:
         self.outbox = Outbox(outbox_dir, int(self.delivery.outbox_max_mb * mib),
                              int(self.delivery.outbox_other_max_mb * mib))
         self.sinks = sinks
-        self.stats = {"direct": 0, "queued": 0, "flushed": 0, "dropped": 0, "sink_errors": 0}
+        self.stats = {"direct": 0, "queued": 0, "flushed": 0, "already_landed": 0, "dropped": 0,
+                      "sink_errors": 0}
         self._where = mask_url(redis_cfg.url)
         self._lock = threading.Lock()  # one message at a time decides direct vs outbox: keeps the order
         self._unsure = not self.outbox.empty()  # a crash may have sent the head of the outbox already
@@ -167,7 +168,9 @@ class Publisher:
             if record.message_id not in recent[record.kind]:
                 if i:
                     self._confirm(batch[i - 1])
+                    self.stats["already_landed"] += i
                 return batch[i:]
+        self.stats["already_landed"] += len(batch)
         if batch:
             self._confirm(batch[-1])
         return []

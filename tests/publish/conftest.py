@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -45,6 +47,13 @@ class PrivateRedis:
             finally:
                 client.close()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server hangs with its sockets open (a stuck host), so commands time out."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()  # SIGTERM: Redis finishes the command in hand and writes its AOF
@@ -60,4 +69,6 @@ def private_redis(tmp_path):
     server.folder.mkdir()
     server.start()
     yield server
+    if server.proc is not None:
+        server.thaw()  # a frozen server ignores SIGTERM until it runs again
     server.stop()
