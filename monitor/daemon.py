@@ -18,6 +18,7 @@ from monitor.camera import CameraWorker
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.control import CameraChange, ControlListener, diff_cameras, restart_needed
 from monitor.keys import Keys
+from monitor.metrics import HealthServer, Metrics
 from monitor.output import ResultPrinter
 from monitor.prompts import ANOMALY
 from monitor.evidence import EvidenceStore
@@ -39,6 +40,7 @@ class Monitor:
         self.config = config
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.keys = Keys(config.redis.prefix)
+        self.metrics = Metrics()
         sinks = [ResultPrinter(echo)] if (echo or config.print_results) else []
         self.publisher = publisher or Publisher(config.redis, config.delivery.outbox_dir, *sinks,
                                                 delivery=config.delivery)
@@ -48,12 +50,15 @@ class Monitor:
         self.alerts = AlertEngine(config.alerts, EvidenceStore(config.evidence) if config.evidence.enabled else None)
         self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch,
                                    max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
-                                   on_error=self._on_batch_error)
+                                   on_error=self._on_batch_error,
+                                   on_batch=lambda size, seconds: self.metrics.batch.observe(size))
         self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
         self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
         self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
         self.control: ControlListener | None = None
         self.latencies: list[float] = []
+        self.ready = False
+        self._http: HealthServer | None = None
 
     def _worker(self, camera: CameraConfig) -> CameraWorker:
         return CameraWorker(camera, self.config, self.scheduler.submit, self._on_source_status,
@@ -71,11 +76,15 @@ class Monitor:
         """Run until `stop` is set (or, with exit_when_done, every source has finished). Exit code.
         When `reload_requested` is set, `reload()` gives the new config (SIGHUP)."""
         self._worker_status("starting", f"{len(self.cameras)} cameras, model {self.model_ref.id}")
+        self._start_http()
+        self._warm_up()
         self.scheduler.start()
         for worker in list(self.cameras.values()):
             worker.start()
         self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text))
         self.control.start()
+        self.ready = True
+        self.metrics.ready.set(1)
         self._worker_status("running", "")
         next_beat = next_health = time.monotonic()
         while not stop.wait(0.2):
@@ -93,8 +102,33 @@ class Monitor:
                 next_beat = now + HEARTBEAT_S
             if now >= next_health:
                 self._worker_status("running", "", stats=self.stats())
+                self.metrics.dropped.set(self.scheduler.stats.dropped)
+                self.metrics.outbox.set(self.publisher.backlog)
                 next_health = now + HEALTH_EVERY_S
         return self.shutdown()
+
+    def _start_http(self) -> None:
+        if not self.config.metrics.enabled:
+            return
+        try:
+            self._http = HealthServer(self.config.metrics.listen, self.metrics, self.healthy, lambda: self.ready)
+        except OSError as exc:  # a taken port must not stop the cameras
+            logger.error("metrics: cannot listen on %s: %s", self.config.metrics.listen, exc)
+            return
+        self._http.start()
+
+    def _warm_up(self) -> None:
+        """Run the batch shapes once before readiness, so no clip waits for kernel selection or compiling."""
+        warmup = getattr(self.backend, "warmup", None)
+        if warmup is None or not self.config.cameras:
+            return
+        prompts = {p.id: p for worker in self.cameras.values() for p in worker.prompts}
+        started = time.monotonic()
+        warmup(list(prompts.values()), self.config.window.frames)
+        logger.info("model warmed up in %.1f s", time.monotonic() - started)
+
+    def healthy(self) -> bool:
+        return self.scheduler.fatal is None and (not self.ready or self.scheduler.alive)
 
     def _reload_from(self, reload: Callable[[], MonitorConfig] | None) -> None:
         try:
@@ -114,6 +148,7 @@ class Monitor:
             if old is not None:
                 old.stop()
                 old.join(10.0)
+                self.metrics.forget(change.camera_id)
                 self._publish_alerts(self.alerts.close(change.camera_id))
             if change.action == "remove" and old is None:
                 self._camera_status(change.camera_id, "error", f"remove: no camera {change.camera_id!r}")
@@ -158,6 +193,8 @@ class Monitor:
         self._redis.close()
         self.backend.close()
         self.publisher.close()
+        if self._http is not None:
+            self._http.stop()
         return code
 
     def stats(self) -> dict:
@@ -172,22 +209,27 @@ class Monitor:
     def _on_result(self, result: InferenceResult, latency_s: float) -> None:
         self.latencies.append(latency_s)
         del self.latencies[:-1000]
+        self.metrics.latency.observe(latency_s)
+        self.metrics.clips.labels(result.request.clip.camera_id).inc()
         camera = self._camera_refs[result.request.clip.camera_id]
         worker = self.cameras.get(camera.id)
         for message in descriptions(result, camera, self.model_ref):
             self.publisher.publish("description", message)
+            self.metrics.descriptions.labels(camera.id, message.prompt_id).inc()
             if message.prompt_id == ANOMALY and worker is not None:  # a removed camera raises no new alert
                 self._publish_alerts(self.alerts.process(camera, result.request.clip, message, worker.packet_ring))
 
     def _publish_alerts(self, alerts) -> None:
         for alert in alerts:
             self.publisher.publish("alert", alert)
+            self.metrics.alerts.labels(alert.camera.id, alert.phase).inc()
 
     def _on_batch_error(self, requests: list[InferenceRequest], exc: BaseException) -> None:
         cams = sorted({r.clip.camera_id for r in requests})
         self._worker_status("error", f"model failed on clips of {', '.join(cams)}: {type(exc).__name__}: {exc}")
 
     def _on_source_status(self, status) -> None:
+        self.metrics.source_status(status.camera_id, status.state, status.stats)
         self._camera_status(status.camera_id, status.state, status.detail, status.stats, status.ts)
 
     def _camera_status(self, camera_id: str, state: str, detail: str, stats: dict | None = None,

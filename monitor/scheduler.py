@@ -34,12 +34,14 @@ class SchedulerStats:
 class Scheduler:
     def __init__(self, backend: Backend, *, max_batch: int, max_wait_s: float,
                  on_result: Callable[[InferenceResult, float], None],
-                 on_error: Callable[[list[InferenceRequest], BaseException], None] | None = None):
+                 on_error: Callable[[list[InferenceRequest], BaseException], None] | None = None,
+                 on_batch: Callable[[int, float], None] | None = None):
         self.backend = backend
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.on_result = on_result
         self.on_error = on_error or (lambda reqs, exc: None)
+        self.on_batch = on_batch or (lambda size, seconds: None)
         self.stats = SchedulerStats()
         self._pending: OrderedDict[str, tuple[InferenceRequest, float]] = OrderedDict()
         self._cond = threading.Condition()
@@ -78,6 +80,10 @@ class Scheduler:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     @property
     def pending(self) -> int:
@@ -130,6 +136,7 @@ class Scheduler:
         self.stats.batches += 1
         self.stats.last_batch_size = len(requests)
         self.stats.last_batch_seconds = done - started
+        self.on_batch(len(requests), done - started)
         for result, (_, queued_at) in zip(results, batch):
             self.stats.completed += 1
             try:

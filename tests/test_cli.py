@@ -82,7 +82,7 @@ def test_run_prints_descriptions_and_sigterm_stops_cleanly_with_its_private_redi
         "redis": {"url": f"redis://127.0.0.1:{port}/0", "prefix": "clitest:", "start_local": True},
         "model": {"id": str(tiny_model_dir), "max_new_tokens": 4},
         "window": {"seconds": 2, "stride": 1, "frames": 2},
-        "state_dir": str(tmp_path / "state"), "print_results": True,
+        "state_dir": str(tmp_path / "state"), "print_results": True, "metrics": {"listen": "127.0.0.1:0"},
         "evidence": {"dir": str(tmp_path / "evidence")}, "delivery": {"outbox_dir": str(tmp_path / "outbox")},
         "cameras": [{"id": "street", "url": str(video), "loop": True}]})
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], cwd=ROOT,
@@ -113,6 +113,7 @@ def test_sighup_reloads_the_cameras_from_the_file(tmp_path, tiny_model_dir, redi
     base = {"redis": {"url": redis_config.url, "prefix": redis_config.prefix},
             "model": {"id": str(tiny_model_dir), "max_new_tokens": 4},
             "window": {"seconds": 2, "stride": 1, "frames": 2}, "state_dir": str(tmp_path / "state"),
+            "metrics": {"enabled": False},
             "cameras": [{"id": "one", "url": str(video), "loop": True, "pace": "fast"}]}
     cfg = write_config(tmp_path / "site.yaml", base)
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], cwd=ROOT,

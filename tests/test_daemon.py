@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -22,6 +23,7 @@ def make_config(redis_config, tiny_model_dir, tmp_path, cameras, **window):
         "source": {"backoff_initial": 0.2, "backoff_max": 1.0, "connect_timeout": 2, "read_timeout": 2,
                    "scan_interval": 0.2, "settle_seconds": 0.2},
         "state_dir": str(tmp_path / "state"),
+        "metrics": {"listen": "127.0.0.1:0"},
         "cameras": cameras,
     })
 
@@ -61,6 +63,34 @@ def test_a_file_camera_publishes_one_valid_description_per_stride_and_prompt(
     assert len({m.message_id for _, m in got}) == len(got)
     ends = [m.window.end for m in by_prompt["anomaly"]]
     assert ends == sorted(ends)
+
+
+@pytest.mark.slow
+def test_metrics_health_and_readiness_are_served(redis_config, tiny_model_dir, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    video = write_h264(tmp_path / "v.mp4", seconds=4, fps=15)
+    monitor = Monitor(make_config(redis_config, tiny_model_dir, tmp_path,
+                                  [{"id": "cam-a", "url": str(video), "pace": "fast", "loop": True}]))
+    stop = threading.Event()
+    thread = threading.Thread(target=monitor.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (monitor._http is None or monitor.scheduler.stats.completed < 2) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        base = f"http://{monitor._http.address}"
+        assert urllib.request.urlopen(f"{base}/readyz").status == 200
+        assert urllib.request.urlopen(f"{base}/healthz").status == 200
+        text = urllib.request.urlopen(f"{base}/metrics").read().decode()
+        assert 'monitor_descriptions_total{camera="cam-a",prompt="anomaly"}' in text
+        assert "monitor_clip_latency_seconds_bucket" in text and "monitor_ready 1.0" in text
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{base}/nothing")
+    finally:
+        stop.set()
+        thread.join(60)
 
 
 @pytest.mark.slow

@@ -178,6 +178,12 @@ class DeliveryConfig(Section):
                                     "to the host name.")
 
 
+class MetricsConfig(Section):
+    enabled: bool = Field(True, description="Serve /metrics (Prometheus), /healthz and /readyz over HTTP.")
+    listen: str = Field("127.0.0.1:9108", pattern=r"^[^:]*:\d{1,5}$", description="host:port of the HTTP endpoint; "
+                        "0.0.0.0:9108 in a container, port 0 picks a free one.")
+
+
 class LogConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["text", "json"] = Field("text", description="text for people, json for log pipelines.")
@@ -193,6 +199,7 @@ class MonitorConfig(Section):
     state_dir: str = Field("/var/lib/monitor", description="Where the monitor keeps state across restarts "
                            "(which dashcam files were processed).")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Metrics and health endpoints.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Turning anomaly scores into alerts.")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence clips and images of alerts.")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="At-least-once delivery to Redis.")
