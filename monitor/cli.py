@@ -84,6 +84,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     setup_logging()  # before the config, so the demo's first-run model build is visible
     config = _load(args.config)
     setup_logging(config.log.level, config.log.format)
+    if args.config is None:
+        logger.info("embedded demo: bundled footage, the tiny model (its words are noise); in another terminal: "
+                    "MONITOR_REDIS_PREFIX=%s monitor tail descriptions", config.redis.prefix)
     stop = _stop_on_signals()
     if args.duration:
         threading.Timer(args.duration, stop.set).start()

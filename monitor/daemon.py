@@ -86,7 +86,8 @@ class Monitor:
         self.ready = True
         self.metrics.ready.set(1)
         self._worker_status("running", "")
-        next_beat = next_health = time.monotonic()
+        next_beat = time.monotonic()
+        next_health = next_beat + HEALTH_EVERY_S
         while not stop.wait(0.2):
             now = time.monotonic()
             if self.scheduler.fatal is not None:

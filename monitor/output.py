@@ -42,9 +42,17 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 class ResultPrinter:
+    """A sink like any other: every description and alert, and each change of a camera's state, one line
+    (periodic health reports of an unchanged state stay in the status stream)."""
+
     def __init__(self, echo: Callable[[str], None] | None = None):
         self.echo = echo or (lambda line: print(line, file=sys.stdout, flush=True))
+        self._states: dict[str, str] = {}
 
     def publish(self, kind: str, message) -> None:
-        """A sink like any other: every published message, one line."""
+        if isinstance(message, Status):
+            who = message.camera.id if message.camera else ""
+            if self._states.get(who) == message.state:
+                return
+            self._states[who] = message.state
         self.echo(line_for(message))
