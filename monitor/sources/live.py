@@ -90,6 +90,8 @@ class LiveSource(Source):
                 session.progress()
                 self.stats.packets += 1
                 ts = clock.observe(float(pts * stream.time_base))
+                if clock.delay(ts) > 0 and session.wait(clock.delay(ts)):
+                    break
                 if self.packet_ring is not None:
                     self.packet_ring.add(packet, ts)
                 decoder.feed(packet)

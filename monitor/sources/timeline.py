@@ -6,11 +6,11 @@ import time
 
 
 class LiveClock:
-    """ts = wall0 + (pts - pts0), anchored at the first packet. The anchor only moves for a reason: a packet
-    that would land in the future (it was held up before the anchor was set, e.g. while the stream was
-    probed) pulls the mapping back to its arrival time, so ts tracks the least-delayed packet; a jump of the
-    stream clock (camera reboot, pts wrap, a server restart) re-anchors at the arrival time. So ts is close
-    to the wall clock, never ahead of it, and never goes backwards."""
+    """ts = wall0 + (pts - pts0), anchored at the arrival of the first packet. Packets that arrive early
+    (the burst read while the stream was probed, a whole HLS segment at once) are held until their time
+    (`delay`), so ts never runs ahead of the wall clock and the spacing of frames is the stream's own. A
+    jump of the stream clock (camera reboot, pts wrap, a server restart) re-anchors at the arrival time, so
+    ts never goes backwards."""
 
     def __init__(self, resync_s: float = 30.0, backwards_s: float = 1.0) -> None:
         self.resync_s, self.backwards_s = resync_s, backwards_s
@@ -24,13 +24,16 @@ class LiveClock:
         if self._wall0 is None:
             self._wall0, self._pts0 = now, pts_s
         ts = self._wall0 + (pts_s - self._pts0)
-        if ts < self._last - self.backwards_s or now - ts > self.resync_s:
+        if ts < self._last - self.backwards_s or abs(ts - now) > self.resync_s:
             self._wall0, self._pts0 = max(now, self._last + 1e-3), pts_s
-        elif ts > now:
-            self._wall0 -= ts - now
-        ts = self._wall0 + (pts_s - self._pts0)
+            ts = self._wall0
         self._last = max(self._last, ts)
         return ts
+
+    @staticmethod
+    def delay(ts: float) -> float:
+        """Seconds to hold a packet stamped `ts` so that it is not handed on before its time."""
+        return ts - time.time()
 
     def ts(self, pts_s: float) -> float:
         return (self._wall0 if self._wall0 is not None else time.time()) + (pts_s - self._pts0)

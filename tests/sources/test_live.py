@@ -51,7 +51,7 @@ def test_an_rtsp_camera_yields_scaled_frames_on_the_wall_clock(rtsp_url, fast_se
 def test_wants_false_means_nothing_is_converted_and_little_is_decoded(rtsp_url, fast_settings, tmp_path,
                                                                      run_source):
     run = run_source(live(rtsp_url, fast_settings, tmp_path, wants=lambda ts: False))
-    time.sleep(3.0)
+    time.sleep(4.0)
     stats = run.source.stats.snapshot()
     run.finish()
     assert run.frames == []
@@ -126,7 +126,9 @@ def test_a_frozen_server_is_reported_stalled_and_the_camera_comes_back(rtsp_serv
     count = len(run.frames)
     assert run.wait_for(lambda: len(run.frames) > count + 10, 15), run.states()
     run.finish()
-    assert fast_settings.stall_seconds - 0.5 <= stalled_after <= fast_settings.stall_seconds + 1.5
+    # stall_seconds after the last packet was handed on; that trails its arrival by the stream's start-up
+    # latency (the packets read while probing, up to 1 s, are held to their time) plus the watchdog's grace
+    assert fast_settings.stall_seconds - 0.5 <= stalled_after <= fast_settings.stall_seconds + 2.5
     ts = [f.ts for f in run.frames]
     assert all(b > a for a, b in zip(ts, ts[1:]))
     assert run.source.stats.stalls >= 1
