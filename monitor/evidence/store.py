@@ -14,6 +14,7 @@ from monitor.config.models import EvidenceConfig
 from monitor.evidence.keyframe import encode_jpeg, most_telling
 from monitor.evidence.naming import ensure_inside, evidence_base
 from monitor.evidence.retention import prune
+from monitor.evidence.still import frame_before_end
 from monitor.schema import Evidence, rfc3339
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ class EvidenceStore:
             base = evidence_base(self.root, camera_id, clip.window_end)
             base.parent.mkdir(exist_ok=True)
             ensure_inside(self.root, base.parent)  # again, now that the folder exists and could be a link
-            image = self._write_jpeg(base.with_name(base.name + ".jpg"), clip)
             video = self._write_mp4(base.with_name(base.name + ".mp4"), ring, clip)
+            image = self._write_jpeg(base.with_name(base.name + ".jpg"), clip, video)
             self.prune(keep=frozenset(p for p in (image, video) if p is not None))
         return Evidence(clip=_str(video), image=_str(image), start=rfc3339(start), end=rfc3339(end))
 
@@ -54,9 +55,13 @@ class EvidenceStore:
         return prune(self.root, self.cfg.max_age_hours * 3600, int(self.cfg.max_total_mb * 2**20),
                      time.time() if now is None else now, keep)
 
-    def _write_jpeg(self, path: Path, clip: Clip) -> Path | None:
+    def _write_jpeg(self, path: Path, clip: Clip, video: Path | None) -> Path | None:
+        index = most_telling(clip.frames)
+        still = None
+        if video is not None:
+            still = frame_before_end(video, clip.window_end - clip.timestamps[index])
         try:
-            data = encode_jpeg(clip.frames[most_telling(clip.frames)], self.cfg.jpeg_quality)
+            data = encode_jpeg(clip.frames[index] if still is None else still, self.cfg.jpeg_quality)
         except ValueError as exc:
             logger.warning("camera %s: no evidence image: %s", clip.camera_id, exc)
             return None

@@ -65,15 +65,34 @@ def test_the_mp4_decodes_and_spans_pre_roll_plus_window_within_a_second(tmp_path
     assert Path(evidence.clip).parent == tmp_path / "ev" / "gate-1"
 
 
-def test_the_jpeg_opens_and_shows_the_most_telling_frame(tmp_path, ring):
-    clip = clip_of("gate-1", T0 + 15, T0 + 25)
+def flashed(clip: Clip, index: int) -> Clip:
+    """The clip with one white frame: the frame farthest from the clip's median, so the most telling."""
     frames = clip.frames.copy()
-    frames[5] = 255  # a flash in one frame: the frame farthest from the clip's median
-    clip = Clip("gate-1", 1, frames, clip.timestamps, clip.window_start, clip.window_end)
+    frames[index] = 255
+    return Clip(clip.camera_id, clip.seq, frames, clip.timestamps, clip.window_start, clip.window_end)
+
+
+def test_the_jpeg_is_the_most_telling_frame_at_the_cameras_resolution(tmp_path, ring):
+    # given a clip whose frame 5 stands out; the video behind it is 320 x 240
+    clip = flashed(clip_of("gate-1", T0 + 15, T0 + 25), 5)
+    # when
     evidence = EvidenceStore(EvidenceConfig(dir=str(tmp_path))).capture("gate-1", clip, ring)
+    # then the JPEG opens, at full size, and shows the video at frame 5's time, not another time
+    image = cv2.cvtColor(cv2.imread(evidence.image), cv2.COLOR_BGR2RGB).astype(np.float32)
+    assert image.shape == (240, 320, 3)
+
+    def distance(t: float) -> float:
+        return float(np.abs(image - moving_frame(round((t - T0) * 15), 320, 240, 15)).mean())
+
+    assert distance(clip.timestamps[5]) < 6.0
+    assert distance(clip.timestamps[5]) < min(distance(clip.timestamps[i]) for i in (3, 4, 6, 7)) / 2
+
+
+def test_without_a_video_the_jpeg_is_the_clip_frame(tmp_path):
+    clip = flashed(clip_of("gate-1", T0 + 15, T0 + 25), 5)
+    evidence = EvidenceStore(EvidenceConfig(dir=str(tmp_path))).capture("gate-1", clip, None)
     image = cv2.imread(evidence.image)
-    assert image is not None and image.shape == (48, 64, 3)
-    assert image.mean() > 250
+    assert image.shape == (48, 64, 3) and image.mean() > 250
 
 
 def test_most_telling_prefers_the_newest_frame_of_a_still_scene():
