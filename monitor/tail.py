@@ -39,20 +39,23 @@ def follow(redis_cfg: RedisConfig, stream: str, *, as_json: bool, group: str | N
     stop = stop or threading.Event()
     key = Keys(redis_cfg.prefix).stream(stream)
     client = connect(redis_cfg)
-    reader = GroupReader(client, key, group, consumer, start, claim_idle_ms) if group else PlainReader(client, key, start)
+    reader: GroupReader | PlainReader | None = None
     seen = SeenIds(_SEEN_MAX)
     printed = 0
     try:
         while not stop.is_set() and (count is None or printed < count):
             try:
+                if reader is None:  # here, so that a Redis still starting up is waited for too
+                    reader = (GroupReader(client, key, group, consumer, start, claim_idle_ms) if group
+                              else PlainReader(client, key, start))
                 for entry_id, fields in reader.read():
                     if _show(fields, seen, min_severity, as_json, out):
                         printed += 1
                     reader.ack(entry_id)
                     if count is not None and printed >= count:
                         break
-            except redis.ConnectionError as exc:
-                logger.warning("Redis connection lost (%s); retrying", exc)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                logger.warning("Redis does not answer (%s); retrying", exc)
                 stop.wait(1.0)
     finally:
         client.close()

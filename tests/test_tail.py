@@ -7,6 +7,8 @@ import json
 import threading
 import time
 
+import redis
+
 from monitor.config.models import AlertsConfig, CameraConfig
 from monitor.alerts import AlertEngine
 from monitor.schema import Alert, Evidence, stream_fields
@@ -117,3 +119,25 @@ def test_follow_prints_entries_that_arrive_while_it_waits(redis_config, redis_cl
     threading.Thread(target=later).start()
     n, lines = tail(redis_config, count=2, start="$")
     assert ids(lines) == [a.message_id for a in alerts]
+
+
+def test_tail_waits_for_a_redis_that_is_not_up_yet(tmp_path, redis_config):
+    from tests.publish.conftest import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    cfg = redis_config.model_copy(update={"url": server.url, "socket_timeout": 0.5})
+    result = {}
+
+    def run():
+        result["n"] = tail(cfg, count=1, group="ops")[0]
+
+    follower = threading.Thread(target=run)
+    follower.start()
+    time.sleep(1.5)  # tail is retrying against a closed port by now
+    server.start()
+    try:
+        add(redis.Redis.from_url(server.url, decode_responses=True), cfg.prefix, make_alerts(1))
+        follower.join(timeout=10)
+        assert result.get("n") == 1
+    finally:
+        server.stop()
