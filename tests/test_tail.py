@@ -9,8 +9,8 @@ import time
 
 import redis
 
-from monitor.config.models import AlertsConfig, CameraConfig
 from monitor.alerts import AlertEngine
+from monitor.config.models import AlertsConfig, CameraConfig
 from monitor.schema import Alert, Evidence, stream_fields
 from monitor.tail import follow
 from tests.alerts.conftest import run_script

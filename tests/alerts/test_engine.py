@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from monitor.alerts import AlertEngine
 from monitor.config.models import AlertsConfig, CameraConfig
