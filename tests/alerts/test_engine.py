@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from monitor.alerts import AlertEngine
 from monitor.config.models import AlertsConfig, CameraConfig
 from monitor.schema import Evidence, parse_entry, stable_id, stream_fields
