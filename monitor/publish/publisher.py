@@ -13,7 +13,7 @@ import redis
 
 from monitor.config.models import DeliveryConfig, RedisConfig
 from monitor.publish.outbox import Outbox, Record
-from monitor.publish.redis_sink import RedisSink, connect
+from monitor.publish.redis_sink import RedisSink, connect, refuses_idmp
 from monitor.redact import mask_url
 from monitor.schema import Message, stream_fields
 
@@ -136,8 +136,11 @@ class Publisher:
                     self.redis.add(record.kind, record.fields, record.message_id, via=pipe)
             pipe.execute()
         except redis.ResponseError as exc:
-            # Only an XADD IDMP the server turned down gets here; some of the batch may have landed.
-            self.redis.disable_idmp(exc)
+            # Some of the batch may have landed; a server without XADD IDMP gets plain XADD from now on.
+            if refuses_idmp(exc):
+                self.redis.disable_idmp(exc)
+            else:
+                logger.warning("Redis refused the outbox batch: %s", exc)
             self._unsure = True
             return False
         except redis.RedisError as exc:

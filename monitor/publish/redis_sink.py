@@ -33,6 +33,12 @@ def connect(config: RedisConfig, *, retries: int | None = None) -> redis.Redis:
     return redis.Redis.from_url(config.url, **kwargs)
 
 
+def refuses_idmp(exc: redis.ResponseError) -> bool:
+    """The server does not know XADD IDMP (a fork or a build that reports 8.6 without it)."""
+    text = str(exc).lower()
+    return "syntax" in text or "idmp" in text
+
+
 class RedisSink:
     """One stream per message kind: description -> descriptions, alert -> alerts, status -> status."""
 
@@ -67,6 +73,8 @@ class RedisSink:
                 return target.execute_command("XADD", self._streams[kind], "IDMP", self.producer_id, message_id,
                                               "MAXLEN", "~", self._maxlen[kind], "*", *flat)
             except redis.ResponseError as exc:
+                if not refuses_idmp(exc):
+                    raise  # out of memory, read-only replica...: the outbox keeps the message
                 self.disable_idmp(exc)
         return target.xadd(self._streams[kind], fields, maxlen=self._maxlen[kind], approximate=True)
 

@@ -170,3 +170,32 @@ def test_a_full_outbox_drops_and_counts_instead_of_raising(tmp_path):
     assert publisher.stats["queued"] > 0 and publisher.stats["dropped"] > 0
     assert publisher.stats["queued"] + publisher.stats["dropped"] == 50
     assert publisher.backlog <= 0.002 * 2**20
+
+
+class RefusingClient(RecordingClient):
+    def __init__(self, version: str, error: str):
+        super().__init__(version)
+        self.error = error
+
+    def execute_command(self, *args):
+        raise redis.ResponseError(self.error)
+
+
+def test_a_server_that_claims_8_6_but_refuses_idmp_gets_plain_xadd():
+    from monitor.publish import RedisSink
+
+    client = RefusingClient("8.6.0", "ERR syntax error")
+    sink = RedisSink(RedisConfig(prefix="p:"), client, idempotent="auto")
+    sink.publish("status", status(1))
+    sink.publish("status", status(2))
+    assert client.commands == [("XADD-plain", "p:status")] * 2
+
+
+def test_other_refusals_are_raised_and_idmp_stays_on():
+    from monitor.publish import RedisSink
+
+    client = RefusingClient("8.6.0", "OOM command not allowed when used memory > 'maxmemory'")
+    sink = RedisSink(RedisConfig(prefix="p:"), client, idempotent="auto")
+    with pytest.raises(redis.ResponseError):
+        sink.publish("status", status(1))
+    assert sink._idmp is True
