@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections import OrderedDict
 from typing import Iterator, TextIO
 
@@ -88,6 +89,7 @@ class GroupReader:
         self.claim_idle_ms = claim_idle_ms
         self.stage = "own"
         self._claim_cursor = "0-0"
+        self._next_claim = 0.0
         try:
             client.xgroup_create(key, group, id=start, mkstream=True)
         except redis.ResponseError as exc:
@@ -99,6 +101,9 @@ class GroupReader:
             yield from self._own_pending()
         elif self.stage == "claim":
             yield from self._claim()
+        elif time.monotonic() >= self._next_claim:
+            # Again now and then: a consumer that died a moment ago leaves entries not idle long enough yet.
+            self.stage = "claim"
         else:
             reply = self.client.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=BATCH, block=BLOCK_MS)
             for _, entries in reply or []:
@@ -121,6 +126,7 @@ class GroupReader:
         self._claim_cursor = cursor
         if cursor == "0-0":
             self.stage = "new"
+            self._next_claim = time.monotonic() + max(self.claim_idle_ms / 1000, 1.0)
         if entries:
             logger.info("took over %d entries other consumers of %s left pending", len(entries), self.group)
         for entry_id, fields in entries:

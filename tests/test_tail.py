@@ -141,3 +141,18 @@ def test_tail_waits_for_a_redis_that_is_not_up_yet(tmp_path, redis_config):
         assert result.get("n") == 1
     finally:
         server.stop()
+
+
+def test_entries_a_consumer_left_a_moment_ago_are_claimed_once_idle_long_enough(redis_config, redis_client):
+    # given a consumer that died just now holding 2 entries (too fresh for the first claim pass)
+    alerts = make_alerts(2)
+    add(redis_client, redis_config.prefix, alerts)
+    stream = f"{redis_config.prefix}alerts"
+    redis_client.xgroup_create(stream, "ops", id="0")
+    redis_client.xreadgroup("ops", "dying", {stream: ">"}, count=10)  # read, never acknowledged
+    # when a follower starts at once, then a later claim pass takes them over
+    started = time.monotonic()
+    n, lines = tail(redis_config, count=2, group="ops", consumer="alive", claim_idle_ms=1000)
+    assert ids(lines) == [a.message_id for a in alerts]
+    assert time.monotonic() - started >= 1.0
+    assert redis_client.xpending(stream, "ops")["pending"] == 0
