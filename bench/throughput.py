@@ -135,22 +135,25 @@ def components(engine, clips, batch: int) -> dict:
 
 
 def profile(engine, clips, batch: int, new: int, out_dir: str) -> None:
-    """One describe batch under torch.profiler: where device time goes (written to profile.txt)."""
+    """One score batch and one describe batch under torch.profiler: where device time goes."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     keep = engine.config.max_new_tokens
     engine.config.max_new_tokens = new
-    requests = [InferenceRequest(clip=c, prompts=PROMPTS) for c in clips[:batch]]
     engine.config.max_batch = engine.max_batch = batch
-    engine.infer(requests)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if engine.device.type == "cuda" else [])
-    with torch_profile(activities=activities) as prof:
-        engine.infer(requests)
-        sync(engine.device)
     sort = "self_cuda_time_total" if engine.device.type == "cuda" else "self_cpu_time_total"
-    table = prof.key_averages().table(sort_by=sort, row_limit=30)
-    Path(out_dir, "profile.txt").write_text(table)
-    print(table)
+    for describe in (False, True):
+        requests = [InferenceRequest(clip=c, prompts=PROMPTS, describe=describe) for c in clips[:batch]]
+        engine.infer(requests)
+        with torch_profile(activities=activities) as prof:
+            engine.infer(requests)
+            sync(engine.device)
+        table = prof.key_averages().table(sort_by=sort, row_limit=25)
+        name = "describe" if describe else "score"
+        Path(out_dir, f"profile_{name}.txt").write_text(table)
+        print(f"profile {name}, {batch} clips" + (f", {new} new tokens" if describe else ""))
+        print(table)
     engine.config.max_new_tokens = keep
 
 
@@ -185,7 +188,7 @@ def parse_args(argv=None):
     ap.add_argument("--cameras", type=int, default=50)
     ap.add_argument("--stride", type=float, default=5.0)
     ap.add_argument("--strides", type=int, default=3)
-    ap.add_argument("--latency-batch", type=int, default=16)
+    ap.add_argument("--latency-batch", type=int, default=32)
     ap.add_argument("--profile", type=int, default=0, help="also profile one describe batch of this many clips")
     ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
     ap.add_argument("--out", default=os.environ.get("OUT", "."), help="folder for throughput.json")

@@ -3,7 +3,9 @@
 Rows 0..n-1 are the first prompt of each clip: the prefix (BOS, "USER:", the video's embeddings)
 is prefilled there once, then copied to the rows of the clip's other prompts. Each prompt's own
 tokens then run in one forward over all rows, whose last logits give the Yes/No score and the
-first greedy token; decoding goes on from there in place, in preallocated KV slabs.
+first greedy token; decoding goes on from there with static shapes (static_decode.py).
+KV slabs come from one pool that grows to the largest batch seen and is reused after that, so
+captured decoding graphs stay valid and memory stays flat.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ import torch
 
 from monitor.backends.kv_cache import Slabs
 from monitor.backends.prompt_tokens import SplitPrompt
+from monitor.backends.static_decode import StaticDecoder
 from monitor.backends.vision import video_features
 
 logger = logging.getLogger(__name__)
+SUFFIX_ROUND = 64  # pool capacity leaves room for suffixes up to a multiple of this
+
+
+def row_bucket(rows: int) -> int:
+    """Row counts that get a decoding graph: powers of two to 16, then multiples of 16."""
+    if rows <= 16:
+        return 1 << (rows - 1).bit_length()
+    return -(-rows // 16) * 16
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,35 @@ class BatchRunner:
         # transformers 5.24 renamed past_key_values to cache; 5.17 knows only the old name.
         params = inspect.signature(self.lm.forward).parameters
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.use_graphs = next(model.parameters()).device.type == "cuda"
+        self.pool: Slabs | None = None
+        self.decoders: dict[tuple, StaticDecoder] = {}
+
+    def slabs(self, rows: int, capacity: int, device, dtype) -> Slabs:
+        """A view of the pool with at least `rows` rows and `capacity` positions; growing it drops
+        the graphs captured on the old one."""
+        pool = self.pool
+        if pool is None or pool.rows < rows or pool.capacity < capacity:
+            grow_rows = max(rows, pool.rows if pool else 0)
+            grow_capacity = max(capacity, pool.capacity if pool else 0)
+            self.pool, self.decoders = None, {}
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            logger.info("KV pool: %d rows x %d positions", grow_rows, grow_capacity)
+            self.pool = Slabs.allocate(self.text_config, grow_rows, grow_capacity, device, dtype)
+        return self.pool.view(rows)
+
+    def decoder(self, rows: int, max_new: int, ignore_eos: bool) -> StaticDecoder:
+        key = (rows, self.pool.capacity, max_new, ignore_eos)
+        if key not in self.decoders:
+            view = self.pool.view(rows)
+            try:
+                self.decoders[key] = StaticDecoder(self, view.k, view.v, max_new, ignore_eos, self.use_graphs)
+            except RuntimeError:  # capture refused: decode the same steps eagerly
+                logger.warning("CUDA graph capture failed for %d rows; decoding eagerly", rows, exc_info=True)
+                self.decoders[key] = StaticDecoder(self, view.k, view.v, max_new, ignore_eos, False)
+            logger.info("decoder for %d rows ready (graph: %s)", rows, self.decoders[key].graph is not None)
+        return self.decoders[key]
 
     def _lm(self, embeds, cache, position_ids, attention_mask=None) -> torch.Tensor:
         out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
@@ -59,27 +99,35 @@ class BatchRunner:
         n, device = pixels.shape[0], pixels.device
         if [r.clip for r in rows[:n]] != list(range(n)) or any(r.split.prefix != rows[0].split.prefix for r in rows):
             raise ValueError("rows must start with one row per clip, in order, and share one prefix")
+        real = len(rows)
+        if max_new_tokens > 0:  # pad rows to a graph bucket with copies of row 0, dropped at the end
+            rows = list(rows) + [rows[0]] * (row_bucket(real) - real)
         feats = video_features(self.model, pixels)
         prefix = torch.tensor(rows[0].split.prefix, device=device)
         x = torch.cat([self.embed(prefix)[None].expand(n, -1, -1), feats.to(self.embed.weight.dtype)], dim=1)
         prefix_len = x.shape[1]
         longest = max(len(r.split.suffix) for r in rows)
-        slabs = Slabs(self.text_config, len(rows), prefix_len + longest + max_new_tokens, device, x.dtype)
+        room = -(-longest // SUFFIX_ROUND) * SUFFIX_ROUND
+        slabs = self.slabs(len(rows), prefix_len + room + max_new_tokens, device, x.dtype)
         self._lm(x, slabs.cache(rows=n), torch.arange(prefix_len, device=device)[None])
         del x, feats
         if len(rows) > n:
             slabs.branch(torch.tensor([r.clip for r in rows[n:]], device=device), prefix_len)
         cache = slabs.cache(length=prefix_len)
-        ids, mask, pos = self._suffix_inputs(rows, prefix_len, longest, max_new_tokens, device)
-        hidden = self._lm(self.embed(ids), cache, pos, None if mask is None else mask[:, : prefix_len + longest])
+        ids, mask, pos = self._suffix_inputs(rows, prefix_len, longest, device)
+        hidden = self._lm(self.embed(ids), cache, pos, mask)
         logits = self.lm_head(hidden[:, -1])
-        scores = self.scorer.scores(logits)
+        scores = self.scorer.scores(logits[:real])
         tokens = None
         if max_new_tokens > 0:
-            tokens = self._decode(logits, cache, mask, pos[:, -1], prefix_len + longest, max_new_tokens, ignore_eos)
+            real_mask = mask.bool() if mask is not None else torch.ones_like(ids[:, :1], dtype=torch.bool).expand(
+                -1, prefix_len + longest)
+            table = self.decoder(len(rows), max_new_tokens, ignore_eos).decode(
+                logits.argmax(-1), real_mask, pos[:, -1], prefix_len + longest)
+            tokens = [row if ignore_eos else _cut_at_eos(row, self.eos_ids) for row in table[:real]]
         return BatchOutput(scores=scores, tokens=tokens)
 
-    def _suffix_inputs(self, rows, prefix_len, longest, max_new, device):
+    def _suffix_inputs(self, rows, prefix_len, longest, device):
         """Suffixes left-padded to one length, so every row's last position is its next token.
         Pads sit between prefix and suffix; a mask hides them and the positions skip them, so each
         row computes exactly what it would alone. No pads: no mask, and SDPA takes its causal path."""
@@ -89,29 +137,9 @@ class BatchRunner:
         pos = (prefix_len + torch.arange(longest, device=device)[None] - pad_t).clamp(min=0)
         mask = None
         if any(pads):
-            mask = torch.ones(len(rows), prefix_len + longest + max_new, dtype=torch.long, device=device)
-            cols = torch.arange(longest, device=device)[None]
-            mask[:, prefix_len: prefix_len + longest] = (cols >= pad_t).long()
+            mask = torch.ones(len(rows), prefix_len + longest, dtype=torch.long, device=device)
+            mask[:, prefix_len:] = (torch.arange(longest, device=device)[None] >= pad_t).long()
         return ids, mask, pos
-
-    def _decode(self, logits, cache, mask, last_pos, length, max_new, ignore_eos) -> list[list[int]]:
-        eos = torch.tensor(self.eos_ids, device=logits.device)
-        token = logits.argmax(-1)
-        done = torch.isin(token, eos) if not ignore_eos else torch.zeros_like(token, dtype=torch.bool)
-        out = [token]
-        for step in range(1, max_new):
-            # Checking for "all done" costs a device sync; every 8 steps keeps the queue full.
-            if not ignore_eos and step % 8 == 0 and bool(done.all()):
-                break
-            attn = None if mask is None else mask[:, : length + step]
-            hidden = self._lm(self.embed(token[:, None]), cache, (last_pos + step)[:, None], attn)
-            token = self.lm_head(hidden[:, -1]).argmax(-1)
-            if not ignore_eos:
-                token = torch.where(done, torch.full_like(token, self.pad_id), token)
-                done |= torch.isin(token, eos)
-            out.append(token)
-        table = torch.stack(out, dim=1).tolist()
-        return [_cut_at_eos(row, self.eos_ids) if not ignore_eos else row for row in table]
 
 
 def _cut_at_eos(row: list[int], eos_ids: list[int]) -> list[int]:

@@ -43,14 +43,31 @@ class SlabLayer(DynamicLayer):
 
 
 class Slabs:
-    """The K and V slabs of every layer for `rows` sequences of up to `capacity` positions."""
+    """The K and V slabs of every layer: (rows, kv heads, capacity, head dim) each."""
 
-    def __init__(self, text_config, rows: int, capacity: int, device, dtype):
+    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor]):
+        self.k, self.v = k, v
+
+    @classmethod
+    def allocate(cls, text_config, rows: int, capacity: int, device, dtype) -> "Slabs":
         heads = getattr(text_config, "num_key_value_heads", None) or text_config.num_attention_heads
         head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
         shape = (rows, heads, capacity, head_dim)
-        self.k = [torch.empty(shape, device=device, dtype=dtype) for _ in range(text_config.num_hidden_layers)]
-        self.v = [torch.empty(shape, device=device, dtype=dtype) for _ in range(text_config.num_hidden_layers)]
+        layers = range(text_config.num_hidden_layers)
+        return cls([torch.empty(shape, device=device, dtype=dtype) for _ in layers],
+                   [torch.empty(shape, device=device, dtype=dtype) for _ in layers])
+
+    @property
+    def rows(self) -> int:
+        return self.k[0].shape[0]
+
+    @property
+    def capacity(self) -> int:
+        return self.k[0].shape[2]
+
+    def view(self, rows: int) -> "Slabs":
+        """The first `rows` rows; same memory, so graphs captured on a view stay valid."""
+        return Slabs([k[:rows] for k in self.k], [v[:rows] for v in self.v])
 
     def cache(self, rows: int | None = None, length: int = 0) -> Cache:
         """A cache over the first `rows` sequences (all when None), already holding `length` positions."""
@@ -58,8 +75,8 @@ class Slabs:
         return Cache(layers=[SlabLayer(k[cut], v[cut], length) for k, v in zip(self.k, self.v)])
 
     def branch(self, sources: torch.Tensor, length: int) -> None:
-        """Copy the first `length` positions of rows `sources` into rows len(sources)... onwards: the
+        """Copy the first `length` positions of rows `sources` into the last len(sources) rows: the
         prefix of each clip, prefilled once in the first rows, becomes the prefix of its other prompts."""
-        first = self.k[0].shape[0] - sources.numel()
+        first = self.rows - sources.numel()
         for slab in (*self.k, *self.v):
             slab[first:, :, :length] = slab[:, :, :length].index_select(0, sources)

@@ -128,3 +128,14 @@ def test_warmup_runs_every_batch_shape(tiny_model_dir, caplog):
     with caplog.at_level("INFO", logger="monitor.backends.engine"):
         backend.warmup((ANOMALY, ROAD), frames=2)
     assert sum("warm-up: batch of" in m for m in caplog.messages) == 2
+
+
+def test_kv_pool_grows_for_longer_clips_after_a_larger_batch(tiny_model_dir):
+    backend = backend_for(tiny_model_dir, max_batch=4)
+    first = mixed_requests(frames=2)[:4]
+    later = mixed_requests(frames=4)[:2]
+    backend.infer(first)
+    rows_before = backend.engine.runner.pool.rows
+    for got, want in zip(backend.infer(later), backend.infer_reference(later)):
+        assert [p.text for p in got.results] == [p.text for p in want.results]
+    assert backend.engine.runner.pool.rows == rows_before
