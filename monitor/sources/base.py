@@ -76,12 +76,13 @@ class Source:
             self.report("online", getattr(self, "online_detail", ""))
 
     def make_decoder(self, stream, session: Session, ts_of: Callable[[float], float],
-                     emit: Callable[[Frame], None]) -> FrameDecoder:
+                     emit: Callable[[Frame], None], wants: Callable[[float], bool] | None = None) -> FrameDecoder:
         cc = stream.codec_context
         self.stats.width, self.stats.height, self.stats.codec = cc.width, cc.height, cc.name
         return FrameDecoder(stream, camera_id=self.camera.id, short_side=self.short_side, mode=self.decode_mode,
-                            wants=self.wants, ts_of=ts_of, sink=self.sink(session, emit),
-                            max_width=self.settings.max_width, max_height=self.settings.max_height)
+                            wants=wants or self.wants, ts_of=ts_of, sink=self.sink(session, emit),
+                            max_width=self.settings.max_width, max_height=self.settings.max_height,
+                            snap_s=self.settings.keyframe_snap_seconds)
 
     def sink(self, session: Session, emit: Callable[[Frame], None]) -> Callable[[Frame], None]:
         def deliver(frame: Frame) -> None:

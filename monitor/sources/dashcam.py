@@ -12,7 +12,7 @@ from monitor.clip import Frame
 
 from .backoff import Backoff
 from .base import Source
-from .file import OPEN_LIMIT_S, FileBroken, play_file
+from .file import OPEN_LIMIT_S, FileBroken, Progress, play_file
 from .guard import run_session
 from .ledger import DONE, FAILED, Ledger
 from .media import describe_error
@@ -27,7 +27,8 @@ MAX_ATTEMPTS = 3  # transient failures (a stall, an I/O error) before a file is 
 class DashcamSource(Source):
     """Scans the folder every `scan_interval`; files are read in name order (dashcams name files by
     recording time), once their size and mtime have not changed for `settle_seconds`. A file is marked done
-    only after it has been read to the end; a file that stops partway (stop, crash) is read again."""
+    only after it has been read to the end; one stopped partway continues after a restart from the last
+    frame handed on (saved on stop, and every few seconds of video against a crash)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -75,7 +76,7 @@ class DashcamSource(Source):
         self.ledger.forget_missing(set(present))
         ready = []
         for name, path in sorted(present.items()):
-            if self.ledger.state(name) is not None:
+            if self.ledger.finished(name):
                 continue
             try:
                 st = path.stat()
@@ -91,16 +92,20 @@ class DashcamSource(Source):
 
     def _process(self, path: Path, emit: Callable[[Frame], None], stop: threading.Event) -> None:
         name = path.name
-        clock = FileClock(base=max(time.time(), self.ledger.next_ts))
-        self.online_detail = f"reading {name}"
+        # A file read partway before a restart continues after the last frame handed on, on the same
+        # camera timeline (the resume point maps to where the clock had got to).
+        resume_s = self.ledger.resume_point(name)
+        clock = FileClock(base=max(time.time(), self.ledger.next_ts) - resume_s, mono=time.monotonic() - resume_s)
+        progress = Progress(resume_s, lambda pos: self.ledger.progress(name, pos, next_ts=clock.base + pos))
+        self.online_detail = f"reading {name}" + (f" from {resume_s:.1f} s" if resume_s else "")
         self.report("online", self.online_detail)
         result: dict = {}
         corrupt_before = self.stats.corrupt
-        outcome = run_session(lambda s: result.update(d=play_file(self, path, clock, s, emit)), stop,
+        outcome = run_session(lambda s: result.update(d=play_file(self, path, clock, s, emit, progress)), stop,
                               name=f"{self.camera.id}/{name}", open_limit=OPEN_LIMIT_S,
                               stall_limit=self.settings.stall_seconds, tick=self.tick)
         if outcome.stopped or stop.is_set():
-            return  # not marked: read again, from the start, after a restart
+            return  # not marked done: a restart continues from the last progress saved
         size = self._size(path)
         if "d" in result:
             skipped = self.stats.corrupt - corrupt_before

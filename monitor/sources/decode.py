@@ -43,19 +43,23 @@ class FrameDecoder:
     Modes: `all` decodes every frame (then converts only wanted ones); `keyframes` decodes only keyframes
     whose time is wanted (a sample lands within one GOP of where a full decode puts it); `targeted`
     decodes a GOP only when some frame time inside it is wanted, and stops decoding the GOP as soon as
-    nothing later in it is wanted, so a sample lands within one frame interval of a full decode's.
+    nothing later in it is wanted, so a sample lands within one frame interval of a full decode's; with
+    `snap_s` > 0, a wanted time at most `snap_s` before the next keyframe is left to that keyframe instead
+    of decoding the GOP up to it (samples then land within max(snap_s, one frame) of a full decode's).
     `wants` is probed at frame times, so it may be any function of time (a spacing threshold is typical).
     """
 
     def __init__(self, stream: av.video.stream.VideoStream, *, camera_id: str, short_side: int, mode: str,
                  wants: Callable[[float], bool], ts_of: Callable[[float], float],
-                 sink: Callable[[Frame], None], max_width: int, max_height: int, interpolation: str = "AREA") -> None:
+                 sink: Callable[[Frame], None], max_width: int, max_height: int, snap_s: float = 0.0,
+                 interpolation: str = "AREA") -> None:
         if mode not in MODES:
             raise ValueError(f"decode mode must be one of {MODES}, got {mode!r}")
         self.camera_id, self.short_side, self.mode = camera_id, short_side, mode
         self.wants, self.ts_of, self.sink = wants, ts_of, sink
         self.max_width, self.max_height = max_width, max_height
         self.interpolation = interpolation
+        self.snap_s = snap_s
         self.time_base = stream.time_base
         rate = stream.average_rate or stream.guessed_rate
         self.frame_s = float(1 / rate) if rate else 1 / 30
@@ -124,11 +128,17 @@ class FrameDecoder:
     def _gop_wanted(self, key_ts: float) -> bool:
         if self.gop_s is None:
             return True  # GOP length unknown yet: decode this one fully and learn it
-        step = max(self.frame_s, self.gop_s / _MAX_PROBES)
-        t = key_ts
-        while t < key_ts + self.gop_s - step / 2:
+        return self._worth_decoding(key_ts, key_ts + self.gop_s)
+
+    def _worth_decoding(self, start: float, gop_end: float) -> bool:
+        """Is a frame time in [start, gop_end) wanted that the next keyframe (at gop_end) would not serve
+        within `snap_s`? Probed at frame times, so `wants` may be any function of time."""
+        step = max(self.frame_s, (gop_end - start) / _MAX_PROBES)
+        t = start
+        while t < gop_end - step / 2:
             if self.wants(t):
-                return True
+                # A wanted time at the keyframe itself is served by decoding just the keyframe.
+                return t <= start + step / 2 or gop_end - t > self.snap_s
             t += step
         return False
 
@@ -164,18 +174,12 @@ class FrameDecoder:
         return True
 
     def _rest_of_gop_wanted(self, vf: av.VideoFrame) -> bool:
-        """After an emit: is any later frame time of this GOP still wanted? Asked after the sink took the
+        """After an emit: is a later frame of this GOP still worth decoding? Asked after the sink took the
         frame, so a window that keeps frames at a spacing has already moved its threshold."""
         if self.gop_s is None or self._last_key_s is None:
             return True
         ts = self.ts_of(float(vf.pts * self.time_base))
-        end = self.ts_of(self._last_key_s) + self.gop_s
-        t = ts + self.frame_s
-        while t < end - self.frame_s / 2:
-            if self.wants(t):
-                return True
-            t += max(self.frame_s, self.gop_s / _MAX_PROBES)
-        return False
+        return self._worth_decoding(ts + self.frame_s, self.ts_of(self._last_key_s) + self.gop_s)
 
     def _scale(self, vf: av.VideoFrame) -> np.ndarray:
         width, height = scaled_size(vf.width, vf.height, self.short_side)

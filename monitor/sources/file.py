@@ -27,8 +27,33 @@ class FileBroken(Exception):
     """The file exists but is not a readable video; retrying it will not help."""
 
 
+PROGRESS_EVERY_S = 5.0  # seconds of video between two progress reports (the dashcam ledger's resume point)
+
+
+class Progress:
+    """Where in a file the frames handed on have got to (seconds after its first frame). `resume_s` > 0
+    hands on only frames after that point: a file read partway before a restart continues, not repeats."""
+
+    def __init__(self, resume_s: float = 0.0, save: Callable[[float], None] | None = None) -> None:
+        self.pos = self.saved = resume_s
+        self.resume_s, self.save = resume_s, save
+
+    def wrap(self, emit: Callable[[Frame], None], clock: FileClock) -> Callable[[Frame], None]:
+        def forward(frame: Frame) -> None:
+            emit(frame)
+            self.pos = frame.ts - clock.base
+            if self.save is not None and self.pos - self.saved >= PROGRESS_EVERY_S:
+                self.flush()
+        return forward
+
+    def flush(self) -> None:
+        if self.save is not None and self.pos > self.saved:
+            self.saved = self.pos
+            self.save(self.pos)
+
+
 def play_file(source: Source, path: Path, clock: FileClock, session: Session,
-              emit: Callable[[Frame], None]) -> float:
+              emit: Callable[[Frame], None], progress: Progress | None = None) -> float:
     """Demux and decode one pass of `path` on `clock`; returns the pass's duration in seconds of video.
     Raises FileBroken, with the reason, for a file that cannot be read as video."""
     if not path.is_file():
@@ -46,7 +71,10 @@ def play_file(source: Source, path: Path, clock: FileClock, session: Session,
             raise FileBroken(_open_failure(path, exc)) from exc
         if not stream.codec_context.width or not stream.codec_context.height:
             raise FileBroken("the stream headers give no usable picture size (invalid or absurd)")
-        decoder = source.make_decoder(stream, session, clock.ts, emit)
+        progress = progress or Progress()
+        resume_at = clock.base + progress.resume_s
+        wants = source.wants if not progress.resume_s else (lambda ts: ts > resume_at + 1e-6 and source.wants(ts))
+        decoder = source.make_decoder(stream, session, clock.ts, progress.wrap(emit, clock), wants=wants)
         if source.packet_ring is not None:
             source.packet_ring.set_stream(stream)
         session.progress("online")
@@ -56,6 +84,9 @@ def play_file(source: Source, path: Path, clock: FileClock, session: Session,
             last_rel, n = _pump(source, container, stream, clock, session, decoder)
         except av.error.InvalidDataError as exc:
             raise FileBroken(f"unreadable data, gave up: {describe_error(exc, '')}") from exc
+        finally:
+            if session.cancelled.is_set():
+                progress.flush()  # stopped partway: remember how far, so a restart does not repeat it
         if n == 0 and not session.cancelled.is_set():
             raise FileBroken("no video packets in the file")
         if decoder.decoded == 0 and decoder.corrupt > 0:

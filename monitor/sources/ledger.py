@@ -10,11 +10,11 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-DONE, FAILED = "done", "failed"
+DONE, FAILED, READING = "done", "failed", "reading"
 
 
 class Ledger:
-    """name -> {state, reason, size, at}. Every change is written atomically (temp file, fsync, rename),
+    """name -> {state (done, failed, or reading with pos), reason, size, at}. Every change is written atomically (temp file, fsync, rename),
     so a crash leaves either the old or the new ledger, never half of one."""
 
     def __init__(self, path: Path) -> None:
@@ -51,6 +51,19 @@ class Ledger:
         if next_ts is not None:
             self.next_ts = max(self.next_ts, next_ts)
         self._save()
+
+    def progress(self, name: str, pos: float, next_ts: float) -> None:
+        """A file read up to `pos` seconds: a restart continues from there instead of repeating it."""
+        self.entries[name] = {"state": READING, "pos": round(pos, 6), "at": round(time.time(), 3)}
+        self.next_ts = max(self.next_ts, next_ts)
+        self._save()
+
+    def resume_point(self, name: str) -> float:
+        entry = self.entries.get(name)
+        return float(entry.get("pos", 0.0)) if entry and entry["state"] == READING else 0.0
+
+    def finished(self, name: str) -> bool:
+        return self.state(name) in (DONE, FAILED)
 
     def forget_missing(self, present: set[str]) -> None:
         """Drop entries of files deleted from the folder (they cannot come back under the ledger's eye), so

@@ -122,3 +122,25 @@ def test_a_missing_folder_is_reported_and_waited_for(tmp_path, good, fast_settin
     assert run.wait_for(lambda: "file_done" in run.states(), 10)
     run.finish()
     assert run.states().count("error") == 1
+
+
+def test_a_file_stopped_partway_continues_after_a_restart_without_repeating_frames(tmp_path, fast_settings,
+                                                                                   run_source):
+    # given a 3 s file (30 frames) played at real-time pace
+    folder, state = tmp_path / "up", tmp_path / "state"
+    folder.mkdir()
+    write_h264(folder / "trip.mp4", width=160, height=120, fps=10, seconds=3)
+    cam = CameraConfig(id="truck-7", url=str(folder), kind="dashcam", pace="realtime")
+    factory = lambda **kw: open_source(cam, fast_settings, state_dir=state, **kw)  # noqa: E731
+    # when the monitor stops 1 s into it and starts again
+    first = run_source(factory)
+    assert first.wait_for(lambda: len(first.frames) >= 10, 5)
+    first.finish()
+    second = run_source(factory)
+    assert second.wait_for(lambda: "file_done" in second.states(), 6)
+    second.finish()
+    # then every frame was handed on exactly once, in camera-time order
+    assert 10 <= len(first.frames) < 30
+    assert len(first.frames) + len(second.frames) == 30
+    assert second.frames[0].ts > first.frames[-1].ts
+    assert any("from" in s.detail for s in second.statuses if s.state == "online")
