@@ -74,6 +74,8 @@ class FrameDecoder:
         self.gop_s: float | None = None
         self._active = mode == "all"
         self._tainted = False
+        self._last_dts_s: float | None = None
+        self._interval_s = self.frame_s
         self.decoded = self.emitted = self.corrupt = self.skipped = 0
 
     # --- packets in --------------------------------------------------------------------------------
@@ -85,12 +87,28 @@ class FrameDecoder:
         pts_s = float(pts * self.time_base)
         if packet.is_corrupt:
             self._mark_corrupt("packet flagged corrupt by the demuxer")
+        self._check_gap(packet)
         if packet.is_keyframe:
             return self._on_keyframe(packet, pts_s)
         if not self._active:
             self.skipped += 1
             return
         self._decode(packet)
+
+    def _check_gap(self, packet: av.Packet) -> None:
+        """A jump in dts far beyond the recent frame interval means lost packets: the frames that follow
+        reference what is missing, and FFmpeg conceals that without flagging them (grey or smeared frames)."""
+        if packet.dts is None:
+            return
+        dts_s = float(packet.dts * self.time_base)
+        if self._last_dts_s is not None:
+            delta = dts_s - self._last_dts_s
+            if delta > 1.5 * self._interval_s and not packet.is_keyframe:
+                self._mark_corrupt(f"{delta:.3f} s gap in the stream: packets lost")
+            if 0 < delta < 10 * self._interval_s:
+                # Follows a frame rate that changes (cameras slow down at night) without crying wolf.
+                self._interval_s = 0.9 * self._interval_s + 0.1 * delta
+        self._last_dts_s = dts_s
 
     def flush(self) -> None:
         """Emit the frames still held by the decoder (reordering delay) at the end of a stream."""

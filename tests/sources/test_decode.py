@@ -92,3 +92,26 @@ def test_frames_nobody_wants_are_neither_converted_nor_decoded(video):
     # only the first GOP is decoded, to learn the GOP length; every other packet is skipped undecoded
     assert decoder.decoded <= GOP
     assert decoder.skipped >= 8 * FPS - GOP - 1
+
+
+def test_frames_after_lost_or_broken_packets_are_kept_away_until_the_next_keyframe(tmp_path):
+    # given a 15 fps stream, GOP 1 s, where packet 5 is lost and packet 20 arrives as garbage
+    video = write_h264(tmp_path / "v.mp4", width=160, height=120, fps=15, seconds=3, gop=15)
+    kept: list = []
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        decoder = FrameDecoder(stream, camera_id="c", short_side=336, mode="all", wants=lambda ts: True,
+                               ts_of=lambda s: s, sink=kept.append, max_width=4096, max_height=4096)
+        for i, packet in enumerate(p for p in container.demux(stream) if p.size):
+            if i == 5:
+                continue
+            if i == 20:
+                broken = av.Packet(bytes(packet)[:20] + b"\x00" * 50)
+                broken.pts, broken.dts, broken.time_base = packet.pts, packet.dts, packet.time_base
+                packet = broken
+            decoder.feed(packet)
+        decoder.flush()
+    # then frames 6..14 (after the loss) and 21..29 (after the garbage) never reach the window
+    indices = sorted(round(f.ts * 15) for f in kept)
+    assert indices == [0, 1, 2, 3, 4] + list(range(15, 20)) + list(range(30, 45))
+    assert decoder.corrupt >= 2
