@@ -51,14 +51,20 @@ class ClipWindow:
         # Rounded so that the same instant computed for two overlapping clips is one key.
         return [round(start + (i + 0.5) * step, 6) for i in range(self.k)]
 
-    def _pending(self) -> list[float]:
-        return sorted({t for n in range(self._next, self._next + self._lookahead) for t in self.targets(n)})
+    def _pending(self, upto: float | None = None) -> list[float]:
+        """Sample times of the clips not yet emitted whose spans start by `upto` (a frame's time; when
+        frames are sparser than the stride, one frame can fill samples of several clips ahead)."""
+        last = self._next + self._lookahead
+        if upto is not None:
+            while self.span(last)[0] <= upto:
+                last += 1
+        return sorted({t for n in range(self._next, last) for t in self.targets(n)})
 
     def wants(self, ts: float) -> bool:
         """Would a frame at `ts` be kept? False lets the decoder skip converting (or decoding) it."""
         if self._origin is None or self._breaks_segment(ts):
             return True
-        return any(t <= ts and t not in self._filled for t in self._pending())
+        return any(t <= ts and t not in self._filled for t in self._pending(ts))
 
     def push(self, frame: Frame) -> list[Clip]:
         """Offer one frame; returns the clips that became due (usually none, sometimes one)."""
@@ -67,7 +73,7 @@ class ClipWindow:
         if self._origin is None:
             self._origin = frame.ts
         self._last_ts = frame.ts
-        for t in self._pending():
+        for t in self._pending(frame.ts):
             if t <= frame.ts and t not in self._filled:
                 self._filled[t] = frame
         clips = []
@@ -91,7 +97,8 @@ class ClipWindow:
         return clip
 
     def _prune(self) -> None:
-        keep = set(self._pending())
+        """Drop samples that no clip still to come uses."""
+        keep = set(self._pending(self._last_ts))
         self._filled = {t: f for t, f in self._filled.items() if t in keep}
 
 
