@@ -40,7 +40,8 @@ class ModelConfig(Section):
     device: str = Field("auto", description="Torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
         "sdpa", description="Attention kernel passed to from_pretrained.")
-    max_new_tokens: int = Field(100, ge=1, le=1024, description="Most tokens generated for one description.")
+    max_new_tokens: int = Field(160, ge=1, le=1024, description="Most tokens generated for one description; the "
+                                "anomaly answer with its JSON verdict (alerts.structured_verdict) needs about 100 to 150.")
     max_batch: int = Field(8, ge=1, le=256, description="Most clips the engine runs in one batch.")
     max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the engine waits to fill a batch.")
     local_files_only: bool = Field(False, description="Never contact the hub (set HF_HUB_OFFLINE=1 to the same effect).")
@@ -54,6 +55,9 @@ class ModelConfig(Section):
     describe_every: int = Field(6, ge=1, le=10_000, description="describe: every_n describes every n-th clip of a camera.")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="describe: on_alert decodes descriptions "
                                    "when a scored prompt's P(Yes) is at least this.")
+    compile: bool = Field(False, description="Fuse the language model's elementwise work (RMSNorm, rotary "
+                          "embedding, SiLU-multiply) with torch.compile, dynamic shapes, compiled during warmup(); "
+                          "matrix products and attention stay the library's. Needs a C++ compiler on CPU, Triton on CUDA.")
     batch_shapes: list[int] = Field([1, 8], min_length=1, description="Clip batch sizes run once by warmup() "
                                     "before readiness (kernel selection, memory reservation); at most max_batch.")
 

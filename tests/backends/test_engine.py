@@ -139,3 +139,18 @@ def test_kv_pool_grows_for_longer_clips_after_a_larger_batch(tiny_model_dir):
     for got, want in zip(backend.infer(later), backend.infer_reference(later)):
         assert [p.text for p in got.results] == [p.text for p in want.results]
     assert backend.engine.runner.pool.rows == rows_before
+
+
+@pytest.mark.slow
+def test_fused_elementwise_kernels_keep_tokens_and_scores(tiny_model_dir, monkeypatch):
+    from transformers.models.llama import modeling_llama
+
+    # The fusion swaps a module global of transformers; restore it for the other tests.
+    monkeypatch.setattr(modeling_llama, "apply_rotary_pos_emb", modeling_llama.apply_rotary_pos_emb)
+    backend = backend_for(tiny_model_dir, compile=True)
+    plain = backend_for(tiny_model_dir)
+    requests = mixed_requests()[:3]
+    for got, want in zip(backend.infer(requests), plain.infer(requests)):
+        for g, w in zip(got.results, want.results):
+            assert g.text == w.text
+            assert (g.score is None) or g.score == pytest.approx(w.score, abs=1e-4)
