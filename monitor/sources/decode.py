@@ -75,7 +75,7 @@ class FrameDecoder:
         self._active = mode == "all"
         self._tainted = False
         self._last_dts_s: float | None = None
-        self._interval_s = self.frame_s
+        self._interval_s: float | None = None
         self.decoded = self.emitted = self.corrupt = self.skipped = 0
 
     # --- packets in --------------------------------------------------------------------------------
@@ -101,14 +101,18 @@ class FrameDecoder:
         if packet.dts is None:
             return
         dts_s = float(packet.dts * self.time_base)
-        if self._last_dts_s is not None:
-            delta = dts_s - self._last_dts_s
-            if delta > 1.5 * self._interval_s and not packet.is_keyframe:
-                self._mark_corrupt(f"{delta:.3f} s gap in the stream: packets lost")
-            if 0 < delta < 10 * self._interval_s:
-                # Follows a frame rate that changes (cameras slow down at night) without crying wolf.
-                self._interval_s = 0.9 * self._interval_s + 0.1 * delta
-        self._last_dts_s = dts_s
+        last, self._last_dts_s = self._last_dts_s, dts_s
+        if last is None or dts_s <= last:
+            return
+        delta = dts_s - last
+        if self._interval_s is None:
+            self._interval_s = delta  # learnt from the stream: declared rates lie (raw H.264 says 25)
+            return
+        if delta > 1.5 * self._interval_s and not packet.is_keyframe:
+            self._mark_corrupt(f"{delta:.3f} s gap in the stream: packets lost")
+        if delta < 10 * self._interval_s:
+            # Follows a frame rate that changes (cameras slow down at night) without crying wolf for long.
+            self._interval_s = 0.9 * self._interval_s + 0.1 * delta
 
     def flush(self) -> None:
         """Emit the frames still held by the decoder (reordering delay) at the end of a stream."""

@@ -74,19 +74,37 @@ def packets(container: av.container.InputContainer, stream, session: Session) ->
     """Packets of `stream` until the end, surviving unreadable spots (the demux generator dies on the first
     InvalidDataError, PyAV 812, so it is started again from where the container stands)."""
     errors = 0
+    stamp = _Stamper(stream)
     while not session.cancelled.is_set():
         try:
             for packet in container.demux(stream):
                 if session.cancelled.is_set():
                     return
                 errors = 0
-                yield packet
+                yield stamp(packet)
             return
         except av.error.InvalidDataError as exc:
             errors += 1
             logger.debug("%s: unreadable data skipped (%s)", session.name, exc)
             if errors > MAX_READ_ERRORS:
                 raise
+
+
+class _Stamper:
+    """Raw elementary streams (a .h264 file, some cameras' HTTP/TCP feeds) carry no timestamps at all:
+    number their packets at the stream's frame rate so that the clock and the window can work."""
+
+    def __init__(self, stream) -> None:
+        rate = stream.guessed_rate or stream.average_rate or 25
+        self.step = max(1, int(round(1 / (rate * stream.time_base))))
+        self.next = 0
+
+    def __call__(self, packet: av.Packet) -> av.Packet:
+        if packet.size and packet.pts is None and packet.dts is None:
+            packet.pts = packet.dts = self.next
+        if packet.size:
+            self.next = (packet.dts if packet.dts is not None else packet.pts) + (packet.duration or self.step)
+        return packet
 
 
 def describe_error(exc: BaseException, url: str) -> str:

@@ -105,3 +105,20 @@ def test_a_missing_file_is_retried_not_failed(tmp_path, fast_settings, run_sourc
     later.write_bytes(clip.read_bytes())
     assert run.wait_for(lambda: "file_done" in run.states(), 5)
     assert len(run.frames) == 30 and run.error is None
+
+
+def test_a_resolution_change_mid_stream_is_followed_and_raw_h264_gets_timestamps(tmp_path, fast_settings,
+                                                                                 run_source):
+    # given a raw H.264 stream (no timestamps at all) that switches from 320x240 to 640x360 halfway
+    first = write_h264(tmp_path / "a.h264", width=320, height=240, fps=15, seconds=1, container_format="h264")
+    second = write_h264(tmp_path / "b.h264", width=640, height=360, fps=15, seconds=1, container_format="h264")
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    run = run_source(file_source(joined, fast_settings, tmp_path, pace="fast"))
+    run.thread.join(10)
+    # then every frame comes, each scaled to a 336 short side with its own aspect, on one timeline
+    shapes = [f.image.shape for f in run.frames]
+    assert shapes == [(336, 448, 3)] * 15 + [(336, 598, 3)] * 15
+    ts = [f.ts for f in run.frames]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+    assert ts[-1] - ts[0] == pytest.approx(29 / 15, abs=0.01)
