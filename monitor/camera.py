@@ -30,7 +30,7 @@ class CameraWorker:
         self.submit = submit
         self.on_status = on_status
         self.packet_ring = packet_ring
-        self.prompts = prompts_for(camera, config.prompts)
+        self.prompts = prompts_for(camera, config.prompts, verdict=config.alerts.structured_verdict)
         self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames)
         self.clips = 0
         self.finished = threading.Event()

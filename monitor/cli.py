@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--config", type=Path, help="config file whose redis section to use")
     tail.add_argument("--json", action="store_true", help="print each message's JSON, one per line")
     tail.add_argument("--group", help="read through this consumer group and acknowledge each entry")
-    tail.add_argument("--consumer", default=None, help="consumer name within the group (default: host-pid)")
+    tail.add_argument("--consumer", default=None, help="consumer name within the group (default: the host name, so a restart finds its own pending entries)")
     tail.add_argument("--min-severity", type=int, choices=[0, 1, 2], help="alerts: only this severity and above")
     tail.add_argument("--count", type=int, help="stop after this many messages")
     tail.set_defaults(func=_cmd_tail)
@@ -139,7 +139,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
         password=os.environ.get("MONITOR_REDIS_PASSWORD") or None)
     stop = _stop_on_signals()
     follow(redis_config, args.stream, as_json=args.json, group=args.group,
-           consumer=args.consumer or f"{socket.gethostname()}-{os.getpid()}", min_severity=args.min_severity,
+           consumer=args.consumer or socket.gethostname(), min_severity=args.min_severity,
            stop=stop, count=args.count)
     return 0
 

@@ -68,7 +68,9 @@ class Monitor:
         """Compressed packets of the pre-roll and the window, for the evidence MP4 (no re-encode)."""
         if not self.config.evidence.enabled:
             return None
-        return PacketRing(seconds=self.config.evidence.pre_roll_seconds + self.config.window.seconds + 5)
+        # Past the window: one stride until the clip is cut, the model's latency, and a GOP to reach back to.
+        extra = self.config.window.stride + 15.0
+        return PacketRing(seconds=self.config.evidence.pre_roll_seconds + self.config.window.seconds + extra)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, exit_when_done: bool = False,
@@ -105,6 +107,7 @@ class Monitor:
                 self._worker_status("running", "", stats=self.stats())
                 self.metrics.dropped.set(self.scheduler.stats.dropped)
                 self.metrics.outbox.set(self.publisher.backlog)
+                self._prune_evidence()
                 next_health = now + HEALTH_EVERY_S
         return self.shutdown()
 
@@ -127,6 +130,14 @@ class Monitor:
         started = time.monotonic()
         warmup(list(prompts.values()), self.config.window.frames)
         logger.info("model warmed up in %.1f s", time.monotonic() - started)
+
+    def _prune_evidence(self) -> None:
+        store = self.alerts.evidence_store
+        if store is not None:
+            try:
+                store.prune()
+            except OSError as exc:
+                logger.warning("evidence retention: %s", exc)
 
     def healthy(self) -> bool:
         return self.scheduler.fatal is None and (not self.ready or self.scheduler.alive)

@@ -81,6 +81,10 @@ class Alert(Description):
     alert_id: str
     phase: Literal["new", "update", "end"]
     title: str
+    category: str = Field("other", description="What kind of event, from the verdict's fixed list; route on it.")
+    summary: str = ""
+    verdict_parsed: bool = Field(True, description="False: the model's JSON verdict was missing or broken and the "
+                                 "fields come from its plain text.")
     severity: int = Field(ge=0, le=2, description="0 info, 1 suspicious, 2 critical.")
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: Evidence = Field(default_factory=Evidence)

@@ -169,7 +169,7 @@ def test_an_rtsp_camera_yields_schema_valid_entries(redis_config, redis_client, 
     try:
         cams = [{"id": "gate-1", "url": server.url("/gate", user="viewer:cam-secret"), "kind": "fixed"}]
         monitor = Monitor(make_config(redis_config, tiny_model_dir, tmp_path, cams))
-        assert run_for(monitor, seconds=10) == 0
+        assert run_for(monitor, seconds=14) == 0
     finally:
         server.stop()
     got = entries(redis_client, f"{redis_config.prefix}descriptions")
