@@ -53,27 +53,31 @@ class Source:
         self.decode_mode = camera.decode or settings.decode
         self.stats = SourceStats()
         self.state = ""
+        self.online_detail = ""  # what the periodic health report says (the url, the file being read)
         self._last_ts = float("-inf")
+        self._last_report = 0.0
+        # Reports come from the watchdog's thread and the worker's; the consumer sees them one at a time.
+        self._report_lock = threading.Lock()
 
     def run(self, emit: Callable[[Frame], None], stop: threading.Event) -> None:
         raise NotImplementedError
 
     def report(self, state: str, detail: str = "") -> None:
-        self.state = state
-        status = SourceStatus(self.camera.id, state, redact_text(detail), time.time(), self.stats.snapshot())
-        level = logging.INFO if state in _QUIET else logging.WARNING
-        logger.log(level, "camera %s: %s%s", self.camera.id, state, f" ({status.detail})" if detail else "")
-        try:
-            self.on_status(status)
-        except Exception:  # noqa: BLE001 - a broken status consumer must not take the camera down
-            logger.exception("camera %s: on_status failed", self.camera.id)
+        with self._report_lock:
+            self.state = state
+            self._last_report = time.monotonic()
+            status = SourceStatus(self.camera.id, state, redact_text(detail), time.time(), self.stats.snapshot())
+            level = logging.INFO if state in _QUIET else logging.WARNING
+            logger.log(level, "camera %s: %s%s", self.camera.id, state, f" ({status.detail})" if detail else "")
+            try:
+                self.on_status(status)
+            except Exception:  # noqa: BLE001 - a broken status consumer must not take the camera down
+                logger.exception("camera %s: on_status failed", self.camera.id)
 
     def tick(self, session: Session) -> None:
         """Called by the watchdog a few times a second: periodic health while online."""
-        now = time.monotonic()
-        if session.phase == "online" and now - getattr(self, "_last_report", 0.0) >= self.settings.status_interval:
-            self._last_report = now
-            self.report("online", getattr(self, "online_detail", ""))
+        if session.phase == "online" and time.monotonic() - self._last_report >= self.settings.status_interval:
+            self.report("online", self.online_detail)
 
     def make_decoder(self, stream, session: Session, ts_of: Callable[[float], float],
                      emit: Callable[[Frame], None], wants: Callable[[float], bool] | None = None) -> FrameDecoder:
@@ -89,7 +93,7 @@ class Source:
             if session.cancelled.is_set():
                 return  # an abandoned connection must not emit after its successor started
             if frame.ts <= self._last_ts:
-                # The live clock's anchor may move back a little (see LiveClock); the window needs order.
+                # B-frames reordered across a re-anchored live clock could step back; the window needs order.
                 frame = dataclasses.replace(frame, ts=self._last_ts + 1e-3)
             self._last_ts = frame.ts
             self.stats.emitted += 1

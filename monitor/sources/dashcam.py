@@ -76,12 +76,15 @@ class DashcamSource(Source):
         self.ledger.forget_missing(set(present))
         ready = []
         for name, path in sorted(present.items()):
-            if self.ledger.finished(name):
+            state = self.ledger.state(name)
+            if state == DONE:
                 continue
             try:
                 st = path.stat()
             except OSError:
                 continue
+            if state == FAILED and self.ledger.entries[name].get("size") == st.st_size:
+                continue  # a failed file is tried again only once it has changed (an upload that resumed)
             sig = (st.st_size, st.st_mtime_ns)
             seen = self._seen.get(name)
             if seen is None or seen[0] != sig:

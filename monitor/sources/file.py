@@ -79,7 +79,7 @@ def play_file(source: Source, path: Path, clock: FileClock, session: Session,
             source.packet_ring.set_stream(stream)
         session.progress("online")
         if source.state != "online":
-            source.report("online", getattr(source, "online_detail", str(path)))
+            source.report("online", source.online_detail or str(path))
         try:
             last_rel, n = _pump(source, container, stream, clock, session, decoder)
         except av.error.InvalidDataError as exc:

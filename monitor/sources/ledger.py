@@ -62,9 +62,6 @@ class Ledger:
         entry = self.entries.get(name)
         return float(entry.get("pos", 0.0)) if entry and entry["state"] == READING else 0.0
 
-    def finished(self, name: str) -> bool:
-        return self.state(name) in (DONE, FAILED)
-
     def forget_missing(self, present: set[str]) -> None:
         """Drop entries of files deleted from the folder (they cannot come back under the ledger's eye), so
         the ledger stays as small as the folder."""

@@ -144,3 +144,20 @@ def test_a_file_stopped_partway_continues_after_a_restart_without_repeating_fram
     assert len(first.frames) + len(second.frames) == 30
     assert second.frames[0].ts > first.frames[-1].ts
     assert any("from" in s.detail for s in second.statuses if s.state == "online")
+
+
+def test_a_failed_file_is_tried_again_only_once_it_has_changed(tmp_path, good, fast_settings, run_source):
+    # given an upload that stalled longer than settle_seconds: a truncated MP4 is seen and fails
+    folder = tmp_path / "up"
+    folder.mkdir()
+    write_truncated(folder / "trip.mp4", good)
+    run = run_source(dashcam(folder, tmp_path / "state", fast_settings))
+    assert run.wait_for(lambda: "file_failed" in run.states(), 5)
+    time.sleep(0.6)
+    assert run.states().count("file_failed") == 1  # not retried while unchanged
+    # when the upload completes
+    shutil.copy(good, folder / "trip.mp4")
+    # then the file is read once, in full
+    assert run.wait_for(lambda: "file_done" in run.states(), 5)
+    run.finish()
+    assert len(run.frames) == FRAMES_PER_FILE and run.states().count("file_failed") == 1
