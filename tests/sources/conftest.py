@@ -39,8 +39,9 @@ def free_port() -> int:
 class RtspServer:
     """tests/rtsp_server.py in a subprocess; `url(mount)` gives the camera URL."""
 
-    def __init__(self, mounts: dict[str, str]) -> None:
-        self.port = free_port()
+    def __init__(self, mounts: dict[str, str], port: int | None = None) -> None:
+        self.mounts = mounts
+        self.port = port or free_port()
         args = [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port)]
         for mount, what in mounts.items():
             args += ["--mount", f"{mount}={what}"]
@@ -54,6 +55,11 @@ class RtspServer:
     def url(self, mount: str, user: str = "") -> str:
         base = self.base if not user else self.base.replace("rtsp://", f"rtsp://{user}@")
         return f"{base}{mount}"
+
+    def restart(self) -> None:
+        """Start again on the same port (after stop or a crash)."""
+        self.stop()
+        self.__init__(self.mounts, self.port)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -46,6 +46,11 @@ def test_an_rtsp_camera_yields_scaled_frames_on_the_wall_clock(rtsp_url, fast_se
     assert span == pytest.approx(1 / 15, rel=0.25)  # camera time follows the stream's pts
     assert run.states()[:2] == ["connecting", "online"] and run.states()[-1] == "ended"
     assert run.error is None
+    # and health reports come every status_interval while online, with rates and the last frame's age
+    health = [s.stats for s in run.statuses if s.state == "online"][-1]
+    assert health["input_fps"] == pytest.approx(15, abs=4) and health["emitted_fps"] > 5
+    assert health["last_frame_age_s"] is not None and health["last_frame_age_s"] < 1.0
+    assert (health["width"], health["height"], health["codec"]) == (320, 240, "h264")
 
 
 def test_wants_false_means_nothing_is_converted_and_little_is_decoded(rtsp_url, fast_settings, tmp_path,
@@ -146,3 +151,26 @@ def test_a_looping_file_mount_keeps_delivering_past_its_end(rtsp_server_factory,
     ts = [f.ts for f in run.frames]
     assert all(b > a for a, b in zip(ts, ts[1:]))
     assert "error" not in run.states()
+
+
+@pytest.mark.slow
+def test_a_killed_server_that_comes_back_is_reconnected_within_the_backoff(rtsp_server_factory, fast_settings,
+                                                                           tmp_path, run_source):
+    server = rtsp_server_factory({"/cam": "live:160x120@15/15"})
+    run = run_source(live(server.url("/cam"), fast_settings, tmp_path))
+    assert run.wait_for(lambda: len(run.frames) >= 10, 15)
+    # when the server is killed and comes back on the same port 3 s later
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait()
+    time.sleep(3)
+    count = len(run.frames)
+    server.restart()
+    back_at = time.monotonic()
+    # then frames flow again within the backoff cap plus 5 s
+    assert run.wait_for(lambda: len(run.frames) > count, fast_settings.backoff_max + 5), run.states()
+    assert time.monotonic() - back_at <= fast_settings.backoff_max + 5
+    run.finish()
+    assert {"error", "reconnecting"} <= set(run.states()) or "stalled" in run.states()
+    ts = [f.ts for f in run.frames]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+    assert run.error is None
