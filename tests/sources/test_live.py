@@ -114,19 +114,25 @@ def test_a_missing_mount_is_reported_with_the_reason(rtsp_url, fast_settings, tm
 def test_a_frozen_server_is_reported_stalled_and_the_camera_comes_back(rtsp_server_factory, fast_settings, tmp_path,
                                                                       run_source):
     server = rtsp_server_factory({"/cam": "live:160x120@15/15"})
+    other = rtsp_server_factory({"/cam": "live:160x120@15/15"})
     # the socket timeout is longer than stall_seconds: the watchdog is what must notice
     fast_settings = fast_settings.model_copy(update={"read_timeout": 10.0})
     run = run_source(live(server.url("/cam"), fast_settings, tmp_path))
+    healthy = run_source(live(other.url("/cam"), fast_settings, tmp_path / "other"))
     assert run.wait_for(lambda: len(run.frames) >= 10, 15)
+    assert healthy.wait_for(lambda: len(healthy.frames) >= 10, 15)
     # when the server is frozen (SIGSTOP) for 5 s
     os.kill(server.proc.pid, signal.SIGSTOP)
-    frozen_at = time.monotonic()
+    frozen_at, healthy_before = time.monotonic(), len(healthy.frames)
     try:
         assert run.wait_for(lambda: "stalled" in run.states(), fast_settings.stall_seconds + 4)
         stalled_after = time.monotonic() - frozen_at
         time.sleep(max(0.0, 5 - stalled_after))
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
+    # the other camera did not notice: its frames kept coming at its rate all along
+    healthy_rate = (len(healthy.frames) - healthy_before) / (time.monotonic() - frozen_at)
+    assert healthy_rate == pytest.approx(15, rel=0.1)
     # then it was reported stalled after about stall_seconds, and frames flow again soon after the thaw
     count = len(run.frames)
     assert run.wait_for(lambda: len(run.frames) > count + 10, 15), run.states()
