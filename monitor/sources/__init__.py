@@ -13,6 +13,10 @@ from typing import Callable
 from monitor.config.models import CameraConfig, SourceConfig
 
 from .base import STATES, Source, SourceStatus
+from .dashcam import DashcamSource
+from .file import FileSource
+from .live import LiveSource
+from .media import local_path, url_kind
 from .packet_ring import PacketRing
 
 __all__ = ["STATES", "PacketRing", "Source", "SourceStatus", "open_source"]
@@ -22,15 +26,10 @@ def open_source(camera: CameraConfig, settings: SourceConfig, *, state_dir: Path
                 wants: Callable[[float], bool] = lambda ts: True,
                 on_status: Callable[[SourceStatus], None] = lambda s: None,
                 packet_ring: PacketRing | None = None) -> Source:
-    """The source for `camera.url`: a live stream, a dashcam folder (kind dashcam, or any directory) or a
-    video file. Nothing is opened until `run` is called."""
-    from .dashcam import DashcamSource
-    from .file import FileSource
-    from .live import LiveSource
-    from .media import url_kind
-
+    """The source for `camera.url`: a live stream (any scheme but file://), a dashcam folder (kind dashcam,
+    or any directory) or a video file. Nothing is opened until `run` is called."""
     kind = url_kind(camera.url)
-    if kind in ("rtsp", "http"):
+    if kind in ("rtsp", "http", "stream"):
         cls: type[Source] = LiveSource
     elif _is_folder(camera):
         cls = DashcamSource
@@ -43,7 +42,7 @@ def open_source(camera: CameraConfig, settings: SourceConfig, *, state_dir: Path
 def _is_folder(camera: CameraConfig) -> bool:
     """A directory, or one that does not exist yet but is named like one (trailing slash, or a dashcam url
     without a file suffix)."""
-    path = Path(camera.url)
+    path = local_path(camera.url)
     if path.is_dir() or camera.url.endswith(("/", "\\")):
         return True
     return camera.kind == "dashcam" and not path.exists() and not path.suffix

@@ -15,7 +15,7 @@ from .base import Source
 from .file import OPEN_LIMIT_S, FileBroken, Progress, play_file
 from .guard import run_session
 from .ledger import DONE, FAILED, Ledger
-from .media import describe_error
+from .media import describe_error, local_path
 from .timeline import FileClock
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class DashcamSource(Source):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.folder = Path(self.camera.url)
+        self.folder = local_path(self.camera.url)
         self.ledger = Ledger(self.state_dir / self.camera.id / "dashcam-ledger.json")
         self._seen: dict[str, tuple[tuple[int, int], float]] = {}
         self._attempts: dict[str, int] = {}

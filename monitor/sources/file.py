@@ -15,7 +15,7 @@ from .backoff import Backoff
 from .base import Source
 from .decode import RefusedError
 from .guard import Session, run_session
-from .media import close_quietly, describe_error, open_input, packets, pick_video
+from .media import close_quietly, describe_error, local_path, open_input, packets, pick_video
 from .timeline import FileClock
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class FileSource(Source):
     reported as file_failed and the source ends; `camera.loop` plays it again with increasing ts."""
 
     def run(self, emit: Callable[[Frame], None], stop: threading.Event) -> None:
-        path = Path(self.camera.url)
+        path = local_path(self.camera.url)
         self.online_detail = str(path)
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
         clock = FileClock()

@@ -33,6 +33,7 @@ class LiveSource(Source):
             outcome = run_session(lambda s: self._connection(s, emit), stop, name=self.camera.id,
                                   open_limit=settings.connect_timeout + settings.read_timeout,
                                   stall_limit=settings.stall_seconds, tick=self.tick)
+            self.stats.abandoned += outcome.abandoned
             if outcome.stopped or stop.is_set():
                 break
             if outcome.online_s >= STABLE_S:

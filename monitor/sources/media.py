@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Iterator
 
 import av
@@ -19,13 +20,20 @@ MAX_READ_ERRORS = 20  # consecutive unreadable spots before a file or stream is 
 
 
 def url_kind(url: str) -> str:
-    """rtsp, http (HLS included) or file."""
+    """rtsp, http (HLS included), stream (any other scheme FFmpeg reads: rtmp, srt, udp, tcp) or file."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("rtsp", "rtsps"):
         return "rtsp"
     if scheme in ("http", "https"):
         return "http"
+    if scheme and scheme != "file":
+        return "stream"
     return "file"
+
+
+def local_path(url: str) -> Path:
+    """The path of a file or folder url (plain, or file://)."""
+    return Path(url[len("file://"):] if url.lower().startswith("file://") else url)
 
 
 def input_options(url: str, settings: SourceConfig) -> dict[str, str]:
@@ -40,6 +48,8 @@ def input_options(url: str, settings: SourceConfig) -> dict[str, str]:
                        analyzeduration="1000000", probesize="1000000")
     elif kind == "http":
         options.update(rw_timeout=read_us, timeout=read_us)
+    elif kind == "stream":
+        options.update(rw_timeout=read_us)
     return options
 
 

@@ -14,6 +14,7 @@ class SourceStats:
     corrupt: int = 0
     reconnects: int = 0
     stalls: int = 0
+    abandoned: int = 0  # workers left blocked in FFmpeg (each holds a thread until its read times out)
     files_done: int = 0
     files_failed: int = 0
     last_frame_wall: float | None = None
@@ -35,6 +36,7 @@ class SourceStats:
             "emitted_fps": round((self.emitted - e0) / dt, 2),
             "packets": self.packets, "decoded": self.decoded, "emitted": self.emitted,
             "corrupt_packets": self.corrupt, "reconnects": self.reconnects, "stalls": self.stalls,
+            "abandoned_workers": self.abandoned,
             "files_done": self.files_done, "files_failed": self.files_failed,
             "last_frame_age_s": age, "width": self.width, "height": self.height, "codec": self.codec,
         }

@@ -83,7 +83,8 @@ def test_ledger_forgets_deleted_files_but_not_on_an_empty_listing(tmp_path):
 
 
 @pytest.mark.parametrize("url, kind", [("rtsp://h/s", "rtsp"), ("RTSPS://h/s", "rtsp"), ("http://h/a.m3u8", "http"),
-                                       ("https://h/v.mp4", "http"), ("/data/v.mp4", "file"), ("v.mp4", "file")])
+                                       ("https://h/v.mp4", "http"), ("srt://h:9000", "stream"),
+                                       ("/data/v.mp4", "file"), ("v.mp4", "file")])
 def test_url_kinds(url, kind):
     assert url_kind(url) == kind
 
