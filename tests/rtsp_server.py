@@ -83,12 +83,24 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):
         return bin_
 
 
+NEEDED = {"videotestsrc": "gstreamer1.0-plugins-base", "x264enc": "gstreamer1.0-plugins-ugly",
+          "h264parse": "gstreamer1.0-plugins-bad", "qtdemux": "gstreamer1.0-plugins-good",
+          "rtph264pay": "gstreamer1.0-plugins-good"}
+
+
+def missing_elements() -> list[str]:
+    return [f"{name} ({package})" for name, package in NEEDED.items() if Gst.ElementFactory.find(name) is None]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8554)
     parser.add_argument("--mount", action="append", default=[], help="PATH=live[:WxH@FPS/GOP] or PATH=FILE")
     args = parser.parse_args()
     Gst.init(None)
+    if missing_elements():
+        print(f"ERROR missing GStreamer elements: {', '.join(missing_elements())}", flush=True)
+        return 1
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
