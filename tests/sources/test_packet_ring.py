@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import av
 import pytest
 
-from monitor.config.models import CameraConfig
+from monitor.config.models import CameraConfig, SourceConfig
 from monitor.sources import PacketRing, open_source
 from tests.fixtures_media import write_h264
 
@@ -30,9 +31,6 @@ def played_ring(tmp_path_factory):
     ring = PacketRing(seconds=60)
     frames: list = []
     cam = CameraConfig(id="gate-1", url=str(video), pace="fast")
-    from monitor.config.models import SourceConfig
-    import threading
-
     open_source(cam, SourceConfig(), state_dir=media, packet_ring=ring).run(frames.append, threading.Event())
     return ring, frames
 

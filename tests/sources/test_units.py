@@ -8,11 +8,11 @@ import time
 
 import pytest
 
+from monitor.config.models import SourceConfig
 from monitor.sources.backoff import Backoff
 from monitor.sources.ledger import DONE, FAILED, Ledger
 from monitor.sources.media import describe_error, input_options, url_kind
 from monitor.sources.timeline import FileClock, LiveClock
-from monitor.config.models import SourceConfig
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets():
