@@ -36,6 +36,7 @@ class DashcamSource(Source):
         self.ledger = Ledger(self.state_dir / self.camera.id / "dashcam-ledger.json")
         self._seen: dict[str, tuple[tuple[int, int], float]] = {}
         self._attempts: dict[str, int] = {}
+        self._ledger_error: str | None = None
 
     def run(self, emit: Callable[[Frame], None], stop: threading.Event) -> None:
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
@@ -57,6 +58,7 @@ class DashcamSource(Source):
                 if stop.is_set():
                     break
                 self._process(path, emit, stop)
+                self._check_ledger()
             stop.wait(self.settings.scan_interval)
         self.report("ended", "stopped")
 
@@ -126,6 +128,13 @@ class DashcamSource(Source):
             self._fail(name, size, f"gave up after {MAX_ATTEMPTS} attempts: {reason}")
         else:
             self.report("error", f"{name}: {reason}; will retry")
+
+    def _check_ledger(self) -> None:
+        """A ledger that cannot be written is reported once: files are then read once per process only."""
+        error = self.ledger.write_error
+        if error and error != self._ledger_error:
+            self.report("error", f"{error}; processed files are not remembered across restarts")
+        self._ledger_error = error
 
     def _fail(self, name: str, size: int, reason: str) -> None:
         self.ledger.mark(name, FAILED, size=size, reason=reason)

@@ -22,6 +22,7 @@ class Ledger:
         # Camera time at which the next file starts: fast pace runs ahead of the wall clock, and a restart
         # must not send timestamps backwards.
         self.next_ts = 0.0
+        self.write_error: str | None = None
         self.entries: dict[str, dict] = self._load()
 
     def _load(self) -> dict[str, dict]:
@@ -74,6 +75,17 @@ class Ledger:
             self._save()
 
     def _save(self) -> None:
+        """Write the ledger; a failure (read-only or full disk) is kept in `write_error` for the source to
+        report, and the ledger lives on in memory: files are still read once while the process runs."""
+        try:
+            self._write()
+            self.write_error = None
+        except OSError as exc:
+            if self.write_error is None:
+                logger.error("cannot write dashcam ledger %s: %s", self.path, exc)
+            self.write_error = f"cannot write {self.path}: {exc.strerror or exc}"
+
+    def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w") as f:

@@ -161,3 +161,20 @@ def test_a_failed_file_is_tried_again_only_once_it_has_changed(tmp_path, good, f
     assert run.wait_for(lambda: "file_done" in run.states(), 5)
     run.finish()
     assert len(run.frames) == FRAMES_PER_FILE and run.states().count("file_failed") == 1
+
+
+def test_an_unwritable_state_dir_is_reported_and_files_are_still_read_once(tmp_path, good, fast_settings,
+                                                                           run_source):
+    folder, state = tmp_path / "up", tmp_path / "state"
+    folder.mkdir()
+    state.write_text("a file where the state folder should be")  # nothing can be written under it
+    shutil.copy(good, folder / "a.mp4")
+    shutil.copy(good, folder / "b.mp4")
+    run = run_source(dashcam(folder, state, fast_settings))
+    assert run.wait_for(lambda: len(done_files(run)) == 2, 10)
+    time.sleep(0.5)
+    run.finish()
+    assert run.error is None
+    errors = [s.detail for s in run.statuses if s.state == "error"]
+    assert len(errors) == 1 and "not remembered across restarts" in errors[0]
+    assert len(run.frames) == 2 * FRAMES_PER_FILE
