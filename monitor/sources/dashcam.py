@@ -50,15 +50,17 @@ class DashcamSource(Source):
                 if stop.wait(backoff.next_delay()):
                     break
                 continue
-            if missing or self.state == "connecting":
+            if missing:
                 missing = False
                 backoff.reset()
-                self.report("online", f"watching {self.folder}")
             for path in self._ready_files():
                 if stop.is_set():
                     break
                 self._process(path, emit, stop)
                 self._check_ledger()
+            # Between files the watcher is up: say so (after a file_done or an outage, and as health).
+            if self.state != "online" or time.monotonic() - self._last_report >= self.settings.status_interval:
+                self.report("online", f"watching {self.folder}")
             stop.wait(self.settings.scan_interval)
         self.report("ended", "stopped")
 
