@@ -189,7 +189,7 @@ def parse_args(argv=None):
     ap.add_argument("--stride", type=float, default=5.0)
     ap.add_argument("--strides", type=int, default=3)
     ap.add_argument("--latency-batch", type=int, default=32)
-    ap.add_argument("--compile", action="store_true", help="model.compile: fused elementwise kernels")
+    ap.add_argument("--compile", choices=["on", "off"], default="on", help="model.compile: fused elementwise kernels")
     ap.add_argument("--tag", default="", help="suffix of the output file name (throughput<tag>.json)")
     ap.add_argument("--profile", type=int, default=0, help="also profile one describe batch of this many clips")
     ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
@@ -205,7 +205,8 @@ def main(argv=None) -> dict:
     h, w = (int(x) for x in args.size.split("x"))
     processor = build_processor()
     model = build_model(args.arch, processor, device, dtype)
-    config = ModelConfig(id=f"random-{args.arch}", max_new_tokens=args.new, device=str(device), compile=args.compile)
+    config = ModelConfig(id=f"random-{args.arch}", max_new_tokens=args.new, device=str(device),
+                         compile=args.compile == "on")
     engine = Engine(model, processor, config, device, dtype)
     engine.ignore_eos = True
     score_b = [int(b) for b in args.score_batches.split(",")]
@@ -213,7 +214,7 @@ def main(argv=None) -> dict:
     clips = make_clips(max(score_b + describe_b + [args.fidelity_clips]), args.frames, h, w)
     res: dict = {"card": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
                  "arch": args.arch, "dtype": str(dtype).replace("torch.", ""), "frames": args.frames,
-                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile, "prompts": [p.id for p in PROMPTS],
+                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "prompts": [p.id for p in PROMPTS],
                  "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
     res["components"] = components(engine, clips, min(8, len(clips)))
     logger.info("components %s", res["components"])

@@ -32,7 +32,7 @@ class Engine:
         eos_ids = [*(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []),
                    self.tokenizer.eos_token_id]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        if config.compile:
+        if config.compile or (config.compile is None and device.type == "cuda"):
             from monitor.backends.fusions import fuse_llama
             fuse_llama(model)
         self.runner = BatchRunner(model, YesNoScorer(self.tokenizer), [e for e in eos_ids if e is not None], pad)

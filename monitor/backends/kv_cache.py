@@ -54,8 +54,10 @@ class Slabs:
         head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
         shape = (rows, heads, capacity, head_dim)
         layers = range(text_config.num_hidden_layers)
-        return cls([torch.empty(shape, device=device, dtype=dtype) for _ in layers],
-                   [torch.empty(shape, device=device, dtype=dtype) for _ in layers])
+        # Zeroed, not empty: static decoding attends over the whole capacity with masked positions,
+        # and a masked NaN left in fresh memory still poisons the output (0 * NaN).
+        return cls([torch.zeros(shape, device=device, dtype=dtype) for _ in layers],
+                   [torch.zeros(shape, device=device, dtype=dtype) for _ in layers])
 
     @property
     def rows(self) -> int:

@@ -55,9 +55,10 @@ class ModelConfig(Section):
     describe_every: int = Field(6, ge=1, le=10_000, description="describe: every_n describes every n-th clip of a camera.")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="describe: on_alert decodes descriptions "
                                    "when a scored prompt's P(Yes) is at least this.")
-    compile: bool = Field(False, description="Fuse the language model's elementwise work (RMSNorm, rotary "
-                          "embedding, SiLU-multiply) with torch.compile, dynamic shapes, compiled during warmup(); "
-                          "matrix products and attention stay the library's. Needs a C++ compiler on CPU, Triton on CUDA.")
+    compile: bool | None = Field(None, description="Fuse the language model's elementwise work (RMSNorm, rotary "
+                                 "embedding, SiLU-multiply) with torch.compile, dynamic shapes, compiled in warmup() "
+                                 "(about 10 s on an H200); matrix products and attention stay the library's. Unset: on "
+                                 "with CUDA, off on CPU (there it needs a C++ compiler and gains little).")
     batch_shapes: list[int] = Field([1, 8], min_length=1, description="Clip batch sizes run once by warmup() "
                                     "before readiness (kernel selection, memory reservation); at most max_batch.")
 
