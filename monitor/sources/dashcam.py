@@ -78,6 +78,7 @@ class DashcamSource(Source):
                 continue  # hidden names are partial uploads by convention (rsync, browsers)
             present[path.name] = path
         self.ledger.forget_missing(set(present))
+        self._seen = {name: seen for name, seen in self._seen.items() if name in present}
         ready = []
         for name, path in sorted(present.items()):
             state = self.ledger.state(name)
