@@ -98,7 +98,12 @@ class Source:
             self._last_ts = frame.ts
             self.stats.emitted += 1
             self.stats.last_frame_wall = time.time()
-            emit(frame)
+            session.in_emit = True
+            try:
+                emit(frame)
+            finally:
+                session.in_emit = False
+                session.progress()
         return deliver
 
     def count_decoder(self, decoder: FrameDecoder, before: tuple[int, int]) -> tuple[int, int]:

@@ -32,6 +32,7 @@ class Session:
         self.last_progress = time.monotonic()
         self.online_since: float | None = None
         self.error: BaseException | None = None
+        self.in_emit = False  # the consumer holds the worker (a file waiting for the model): not a stall
 
     def progress(self, phase: str | None = None) -> None:
         self.last_progress = time.monotonic()
@@ -90,7 +91,9 @@ def run_session(work: Callable[[Session], None], stop: threading.Event, *, name:
             outcome.stopped = True
             break
         limit = open_limit if session.phase == "opening" else stall_limit
-        if time.monotonic() - session.last_progress > limit:
+        if session.in_emit:
+            session.progress()  # time spent in the consumer says nothing about the camera
+        elif time.monotonic() - session.last_progress > limit:
             outcome.stalled = session.phase != "opening"
             outcome.open_timeout = not outcome.stalled
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -122,3 +123,22 @@ def test_a_resolution_change_mid_stream_is_followed_and_raw_h264_gets_timestamps
     ts = [f.ts for f in run.frames]
     assert all(b > a for a, b in zip(ts, ts[1:]))
     assert ts[-1] - ts[0] == pytest.approx(29 / 15, abs=0.01)
+
+
+def test_a_consumer_that_blocks_longer_than_stall_seconds_is_not_a_stall(clip, fast_settings, tmp_path,
+                                                                         run_source):
+    # given a fast-pace file whose consumer waits for the model far longer than stall_seconds once
+    settings = fast_settings.model_copy(update={"stall_seconds": 0.5})
+    cam = CameraConfig(id="file-1", url=str(clip), pace="fast")
+    frames: list = []
+
+    def slow_emit(frame) -> None:
+        if len(frames) == 5:
+            time.sleep(1.5)
+        frames.append(frame)
+
+    source = open_source(cam, settings, state_dir=tmp_path)
+    source.run(slow_emit, threading.Event())
+    # then every frame came once and nothing was reported stalled or restarted
+    assert len(frames) == 30
+    assert source.state == "file_done" and source.stats.stalls == 0
