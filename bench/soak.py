@@ -29,19 +29,14 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proc import rss_mb  # noqa: E402
+
 from monitor.backends.tiny import make_tiny_checkpoint  # noqa: E402
 from monitor.config import validate  # noqa: E402
 from monitor.daemon import Monitor  # noqa: E402
 from monitor.logs import setup_logging  # noqa: E402
 from monitor.schema import parse_entry  # noqa: E402
 from tests.fixtures_media import write_h264  # noqa: E402
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 class ErrorCounter(logging.Handler):
