@@ -72,7 +72,7 @@ def pick_video(container: av.container.InputContainer, settings: SourceConfig) -
     stream = container.streams.video[0]
     cc = stream.codec_context
     if cc is None:
-        raise RefusedError(f"no decoder for codec {stream.codec_context and stream.codec_context.name!r}")
+        raise RefusedError("no decoder for the video stream's codec")
     check_size(cc.width, cc.height, settings.max_width, settings.max_height)
     for other in container.streams:
         if other.index != stream.index:
