@@ -97,22 +97,39 @@ def fidelity(engine, reference: ReferenceRunner, clips) -> dict:
     plain `generate` in the same dtype on the HF processor's inputs."""
     tokens_ok = score_ok = 0
     diffs = []
-    rows, _ = engine._rows(list(range(len(clips))), {i: list(PROMPTS) for i in range(len(clips))})
-    out = engine.runner.run(engine.preprocess([c.frames for c in clips]), rows, max_new_tokens=1)
+    splits = [[engine.splitter.split(p) for p in PROMPTS] for _ in clips]
+    out = engine.runner.run(engine.preprocess([c.frames for c in clips]), splits, max_new_tokens=1)
     n = len(clips)
     for i, clip in enumerate(clips):
         request = InferenceRequest(clip=clip, prompts=PROMPTS)
         same = True
         for j, prompt in enumerate(PROMPTS):
             ids, score = reference.run_prompt(request, prompt)
-            row = i if j == 0 else n + i * (len(PROMPTS) - 1) + j - 1
-            same &= out.tokens[row][0] == ids[0]
+            same &= out.tokens[i][j][0] == ids[0]
             if prompt.scored:
-                diffs.append(abs(float(out.scores[row]) - score))
+                diffs.append(abs(out.scores[i][j] - score))
         tokens_ok += same
         score_ok += diffs[-1] <= 1e-2
     return {"clips": n, "first_token_agree": tokens_ok / n, "score_within_1e-2": score_ok / n,
             "score_abs_diff_max": max(diffs), "score_abs_diff_median": statistics.median(diffs)}
+
+
+def decode_agreement(engine, model, processor, clips, new: int = 20) -> dict:
+    """Greedy continuations of `new` tokens from the engine (shared prefix, static graph decoding)
+    against plain `generate`, both in the model dtype: exact matches and mean agreeing prefix."""
+    splits = [[engine.splitter.split(p) for p in PROMPTS] for _ in clips]
+    out = engine.runner.run(engine.preprocess([c.frames for c in clips]), splits, max_new_tokens=new,
+                            ignore_eos=True)
+    reference = ReferenceRunner(model, processor, engine.device, next(model.parameters()).dtype, new)
+    exact, prefix = 0, []
+    for i, clip in enumerate(clips):
+        for j, prompt in enumerate(PROMPTS):
+            want, _ = reference.run_prompt(InferenceRequest(clip=clip, prompts=PROMPTS), prompt)
+            got = out.tokens[i][j][: len(want)]
+            exact += got == want
+            prefix.append(next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), len(want)))
+    return {"sequences": len(prefix), "new_tokens": new, "exact": exact / len(prefix),
+            "mean_agreeing_prefix": statistics.mean(prefix)}
 
 
 def components(engine, clips, batch: int) -> dict:
@@ -228,6 +245,8 @@ def main(argv=None) -> dict:
     ref = ReferenceRunner(model, processor, device, dtype, max_new_tokens=1)
     res["fidelity"] = fidelity(engine, ref, clips[: args.fidelity_clips])
     logger.info("fidelity %s", res["fidelity"])
+    res["decode_agreement"] = decode_agreement(engine, model, processor, clips[: min(4, len(clips))])
+    logger.info("decode agreement %s", res["decode_agreement"])
     engine.config.max_new_tokens = args.new
     res["latency_describe"] = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, True)
     res["latency_score"] = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, False)
@@ -269,6 +288,7 @@ def print_table(res: dict) -> None:
         print(f"{key}: {lat['cameras']} cameras / {lat['stride_s']} s stride, batch <= {lat['max_batch']}: "
               f"p50 {lat['p50_s']:.2f} s  p95 {lat['p95_s']:.2f} s  max {lat['max_s']:.2f} s")
     print("fidelity", json.dumps(res["fidelity"]))
+    print("decode agreement", json.dumps(res["decode_agreement"]))
     print("components", json.dumps(res["components"]))
 
 

@@ -12,7 +12,7 @@ import torch
 
 from monitor.backends.base import InferenceRequest, InferenceResult, PromptResult
 from monitor.backends.errors import FatalBackendError
-from monitor.backends.forward import BatchRunner, Row
+from monitor.backends.forward import BatchRunner
 from monitor.backends.preprocess import FramePreprocessor
 from monitor.backends.prompt_tokens import PromptSplitter
 from monitor.backends.scoring import YesNoScorer
@@ -104,27 +104,20 @@ class Engine:
         chunk = [i for i in chunk if prompts[i]]
         if not chunk:
             return {}
-        rows, owners = self._rows(chunk, prompts)
         t0 = time.perf_counter()
         pixels = self.preprocess([requests[i].clip.frames for i in chunk])
-        output = self.runner.run(pixels, rows, self.config.max_new_tokens if describe else 0, self.ignore_eos)
-        scores = output.scores.tolist()
-        logger.debug("%d clips, %d rows, describe=%s: %.3f s", len(chunk), len(rows), describe,
-                     time.perf_counter() - t0)
+        splits = [[self.splitter.split(p) for p in prompts[i]] for i in chunk]
+        output = self.runner.run(pixels, splits, self.config.max_new_tokens if describe else 0, self.ignore_eos)
+        logger.debug("%d clips, describe=%s: %.3f s", len(chunk), describe, time.perf_counter() - t0)
         out = {i: {"texts": {}, "scores": {}} for i in chunk}
-        for row, (i, prompt) in enumerate(owners):
-            if prompt.scored:
-                out[i]["scores"][prompt.id] = scores[row]
-            if describe:
-                out[i]["texts"][prompt.id] = self.tokenizer.decode(output.tokens[row], skip_special_tokens=True).strip()
+        for c, i in enumerate(chunk):
+            for slot, prompt in enumerate(prompts[i]):
+                if prompt.scored:
+                    out[i]["scores"][prompt.id] = output.scores[c][slot]
+                if describe:
+                    ids = output.tokens[c][slot]
+                    out[i]["texts"][prompt.id] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return out
-
-    def _rows(self, chunk, prompts):
-        """First prompt of every clip first (rows 0..n-1 hold the prefix), then the other prompts."""
-        owners = [(i, prompts[i][0]) for i in chunk]
-        owners += [(i, p) for i in chunk for p in prompts[i][1:]]
-        slot = {i: k for k, i in enumerate(chunk)}
-        return [Row(clip=slot[i], split=self.splitter.split(p)) for i, p in owners], owners
 
     # -- start-up -----------------------------------------------------------------------------
     def warmup(self, prompts, frames: int = 8) -> None:

@@ -1,11 +1,11 @@
-"""One batch through the language model with the video prefix shared by every prompt of a clip.
+"""One batch of clips through the language model, each clip's prefix prefilled and stored once.
 
-Rows 0..n-1 are the first prompt of each clip: the prefix (BOS, "USER:", the video's embeddings)
-is prefilled there once, then copied to the rows of the clip's other prompts. Each prompt's own
-tokens then run in one forward over all rows, whose last logits give the Yes/No score and the
-first greedy token; decoding goes on from there with static shapes (static_decode.py).
-KV slabs come from one pool that grows to the largest batch seen and is reused after that, so
-captured decoding graphs stay valid and memory stays flat.
+The prefix (BOS, "USER:", the video's embeddings) of every clip is prefilled by transformers'
+own model into row c of clip-major KV slabs; every prompt of the clip then runs from that one
+copy (shared_prefix.py): one pass over all prompts' own tokens gives the Yes/No score and the
+first greedy token, and decoding goes on with static shapes (static_decode.py). Slabs come from
+one pool that grows to the largest batch seen and is reused after that, so captured decoding
+graphs stay valid and memory stays flat.
 """
 
 from __future__ import annotations
@@ -19,30 +19,25 @@ import torch
 
 from monitor.backends.kv_cache import Slabs
 from monitor.backends.prompt_tokens import SplitPrompt
+from monitor.backends.shared_prefix import Layout, SharedPrefixLM, suffix_inputs
 from monitor.backends.static_decode import StaticDecoder
 from monitor.backends.vision import video_features
 
 logger = logging.getLogger(__name__)
-SUFFIX_ROUND = 64  # pool capacity leaves room for suffixes up to a multiple of this
+SUFFIX_ROUND = 16  # a prompt's block holds its tokens rounded up to this, then max_new_tokens
 
 
-def row_bucket(rows: int) -> int:
-    """Row counts that get a decoding graph: powers of two to 16, then multiples of 16."""
-    if rows <= 16:
-        return 1 << (rows - 1).bit_length()
-    return -(-rows // 16) * 16
-
-
-@dataclass(frozen=True)
-class Row:
-    clip: int            # index of the clip in the batch
-    split: SplitPrompt
+def clip_bucket(clips: int) -> int:
+    """Clip counts that get a decoding graph: powers of two to 16, then multiples of 8."""
+    if clips <= 16:
+        return 1 << (clips - 1).bit_length()
+    return -(-clips // 8) * 8
 
 
 @dataclass
 class BatchOutput:
-    scores: torch.Tensor                 # (rows,) P(Yes) / (P(Yes) + P(No)) of the first answer token
-    tokens: list[list[int]] | None       # greedy new tokens per row, ending at EOS; None: not decoded
+    scores: list[list[float]]                 # [clip][slot] P(Yes) / (P(Yes) + P(No)) of the first answer token
+    tokens: list[list[list[int]]] | None      # [clip][slot] greedy new tokens, ending at EOS; None: not decoded
 
 
 class BatchRunner:
@@ -51,20 +46,20 @@ class BatchRunner:
         self.lm = model.model.language_model
         self.embed = model.get_input_embeddings()
         self.lm_head = model.get_output_embeddings()
+        self.shared = SharedPrefixLM(self.lm, self.lm_head)
         self.text_config = model.config.text_config
         self.scorer = scorer
         self.eos_ids = sorted(set(eos_ids))
         self.pad_id = pad_id
         # transformers 5.24 renamed past_key_values to cache; 5.17 knows only the old name.
-        params = inspect.signature(self.lm.forward).parameters
-        self.cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.cache_kw = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
         self.use_graphs = next(model.parameters()).device.type == "cuda"
         self.pool: Slabs | None = None
         self.decoders: dict[tuple, StaticDecoder] = {}
 
     def slabs(self, rows: int, capacity: int, device, dtype) -> Slabs:
-        """A view of the pool with at least `rows` rows and `capacity` positions; growing it drops
-        the graphs captured on the old one."""
+        """A view of the pool with `rows` rows (all positions); growing it drops the graphs
+        captured on the old one."""
         pool = self.pool
         if pool is None or pool.rows < rows or pool.capacity < capacity:
             grow_rows = max(rows, pool.rows if pool else 0)
@@ -72,74 +67,61 @@ class BatchRunner:
             self.pool, self.decoders = None, {}
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-            logger.info("KV pool: %d rows x %d positions", grow_rows, grow_capacity)
+            logger.info("KV pool: %d clips x %d positions", grow_rows, grow_capacity)
             self.pool = Slabs.allocate(self.text_config, grow_rows, grow_capacity, device, dtype)
         return self.pool.view(rows)
 
-    def decoder(self, rows: int, max_new: int, ignore_eos: bool) -> StaticDecoder:
-        key = (rows, self.pool.capacity, max_new, ignore_eos)
+    def decoder(self, k, v, clips: int, slots: int, max_new: int, ignore_eos: bool) -> StaticDecoder:
+        key = (clips, slots, k[0].shape[2], max_new, ignore_eos)
         if key not in self.decoders:
-            view = self.pool.view(rows)
             try:
-                self.decoders[key] = StaticDecoder(self, view.k, view.v, max_new, ignore_eos, self.use_graphs)
+                self.decoders[key] = StaticDecoder(self, k, v, clips, slots, max_new, ignore_eos, self.use_graphs)
             except RuntimeError:  # capture refused: decode the same steps eagerly
-                logger.warning("CUDA graph capture failed for %d rows; decoding eagerly", rows, exc_info=True)
-                self.decoders[key] = StaticDecoder(self, view.k, view.v, max_new, ignore_eos, False)
-            logger.info("decoder for %d rows ready (graph: %s)", rows, self.decoders[key].graph is not None)
+                logger.warning("CUDA graph capture failed for %s; decoding eagerly", key, exc_info=True)
+                self.decoders[key] = StaticDecoder(self, k, v, clips, slots, max_new, ignore_eos, False)
+            logger.info("decoder for %d clips x %d prompts ready (graph: %s)", clips, slots,
+                        self.decoders[key].graph is not None)
         return self.decoders[key]
 
-    def _lm(self, embeds, cache, position_ids, attention_mask=None) -> torch.Tensor:
-        out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                      use_cache=True, **{self.cache_kw: cache})
-        return out.last_hidden_state
-
     @torch.inference_mode()
-    def run(self, pixels: torch.Tensor, rows: Sequence[Row], max_new_tokens: int = 0,
+    def run(self, pixels: torch.Tensor, prompts: Sequence[Sequence[SplitPrompt]], max_new_tokens: int = 0,
             ignore_eos: bool = False) -> BatchOutput:
+        """pixels (n, K, 3, H, W); prompts[c]: the split prompts of clip c, all with one prefix."""
         n, device = pixels.shape[0], pixels.device
-        if [r.clip for r in rows[:n]] != list(range(n)) or any(r.split.prefix != rows[0].split.prefix for r in rows):
-            raise ValueError("rows must start with one row per clip, in order, and share one prefix")
-        real = len(rows)
-        if max_new_tokens > 0:  # pad rows to a graph bucket with copies of row 0, dropped at the end
-            rows = list(rows) + [rows[0]] * (row_bucket(real) - real)
+        prefix_ids = prompts[0][0].prefix
+        if len(prompts) != n or any(not ps or any(p.prefix != prefix_ids for p in ps) for ps in prompts):
+            raise ValueError("one non-empty prompt list per clip, all prompts with one prefix")
+        slots = max(len(ps) for ps in prompts)
+        clips = clip_bucket(n) if max_new_tokens > 0 else n  # padded clips are dropped at the end
+        suffixes = [[p.suffix for p in ps] + [None] * (slots - len(ps)) for ps in prompts]
+        suffixes += [[None] * slots] * (clips - n)
         feats = video_features(self.model, pixels)
-        prefix = torch.tensor(rows[0].split.prefix, device=device)
+        prefix = torch.tensor(prefix_ids, device=device)
         x = torch.cat([self.embed(prefix)[None].expand(n, -1, -1), feats.to(self.embed.weight.dtype)], dim=1)
-        prefix_len = x.shape[1]
-        longest = max(len(r.split.suffix) for r in rows)
-        room = -(-longest // SUFFIX_ROUND) * SUFFIX_ROUND
-        slabs = self.slabs(len(rows), prefix_len + room + max_new_tokens, device, x.dtype)
-        self._lm(x, slabs.cache(rows=n), torch.arange(prefix_len, device=device)[None])
+        longest = max(len(s) for row in suffixes for s in row if s is not None)
+        layout = Layout(x.shape[1], -(-longest // SUFFIX_ROUND) * SUFFIX_ROUND + max_new_tokens, slots)
+        slabs = self.slabs(clips, layout.capacity, device, x.dtype)
+        self._prefill_prefix(x, slabs.cache(rows=n))
         del x, feats
-        if len(rows) > n:
-            slabs.branch(torch.tensor([r.clip for r in rows[n:]], device=device), prefix_len)
-        cache = slabs.cache(length=prefix_len)
-        ids, mask, pos = self._suffix_inputs(rows, prefix_len, longest, device)
-        hidden = self._lm(self.embed(ids), cache, pos, mask)
-        logits = self.lm_head(hidden[:, -1])
-        scores = self.scorer.scores(logits[:real])
-        tokens = None
-        if max_new_tokens > 0:
-            real_mask = mask.bool() if mask is not None else torch.ones_like(ids[:, :1], dtype=torch.bool).expand(
-                -1, prefix_len + longest)
-            table = self.decoder(len(rows), max_new_tokens, ignore_eos).decode(
-                logits.argmax(-1), real_mask, pos[:, -1], prefix_len + longest)
-            tokens = [row if ignore_eos else _cut_at_eos(row, self.eos_ids) for row in table[:real]]
+        k = [s[:, :, : layout.capacity] for s in slabs.k]
+        v = [s[:, :, : layout.capacity] for s in slabs.v]
+        ids, pos, cols, mask, t = suffix_inputs(layout, suffixes, self.pad_id, device)
+        hidden = self.shared.forward(self.embed(ids), pos, cols, mask, k, v)
+        logits = self.lm_head(hidden.view(clips, slots, t, -1)[:, :, -1])       # (clips, slots, vocab)
+        scores = self.scorer.scores(logits.flatten(0, 1)).view(clips, slots)[:n].tolist()
+        if max_new_tokens <= 0:
+            return BatchOutput(scores=scores, tokens=None)
+        seen = mask.view(clips, 1, slots, t, -1)[:, :, :, -1]                  # what each slot's last token saw
+        first_cols = torch.tensor([layout.start(p) + t for p in range(slots)], device=device)
+        table = self.decoder(k, v, clips, slots, max_new_tokens, ignore_eos).decode(
+            logits.argmax(-1), seen, pos.view(clips, slots, t)[:, :, -1], first_cols)
+        tokens = [[row if ignore_eos else _cut_at_eos(row, self.eos_ids) for row in table[c][: len(prompts[c])]]
+                  for c in range(n)]
         return BatchOutput(scores=scores, tokens=tokens)
 
-    def _suffix_inputs(self, rows, prefix_len, longest, device):
-        """Suffixes left-padded to one length, so every row's last position is its next token.
-        Pads sit between prefix and suffix; a mask hides them and the positions skip them, so each
-        row computes exactly what it would alone. No pads: no mask, and SDPA takes its causal path."""
-        pads = [longest - len(r.split.suffix) for r in rows]
-        ids = torch.tensor([[self.pad_id] * p + list(r.split.suffix) for p, r in zip(pads, rows)], device=device)
-        pad_t = torch.tensor(pads, device=device)[:, None]
-        pos = (prefix_len + torch.arange(longest, device=device)[None] - pad_t).clamp(min=0)
-        mask = None
-        if any(pads):
-            mask = torch.ones(len(rows), prefix_len + longest, dtype=torch.long, device=device)
-            mask[:, prefix_len:] = (torch.arange(longest, device=device)[None] >= pad_t).long()
-        return ids, mask, pos
+    def _prefill_prefix(self, x: torch.Tensor, cache) -> None:
+        positions = torch.arange(x.shape[1], device=x.device)[None]
+        self.lm(inputs_embeds=x, position_ids=positions, use_cache=True, **{self.cache_kw: cache})
 
 
 def _cut_at_eos(row: list[int], eos_ids: list[int]) -> list[int]:

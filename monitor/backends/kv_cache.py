@@ -1,10 +1,11 @@
-"""A KV cache in preallocated slabs, so that decoding never copies the whole cache.
+"""KV caches in preallocated slabs, so that nothing ever copies the whole cache.
 
 transformers' DynamicLayer appends with torch.cat: every decoding step reads and rewrites the
 whole cache (at 64 sequences of 1,200 tokens on the 7B model, about 40 GB a step, three times
-what attention itself reads). Here each layer owns a (batch, kv heads, capacity, head dim) slab;
-`update` writes the new positions in place and returns views of the filled part. It subclasses
-DynamicLayer so every other part of transformers (masks, lengths) sees an ordinary dynamic cache.
+what attention itself reads). Here each layer owns a (clips, kv heads, capacity, head dim) slab.
+SlabLayer lets transformers' own model prefill the prefix into it: `update` writes in place and
+returns views of the filled part, and as a DynamicLayer subclass every other part of transformers
+(masks, lengths) sees an ordinary dynamic cache.
 """
 
 from __future__ import annotations
@@ -75,10 +76,3 @@ class Slabs:
         """A cache over the first `rows` sequences (all when None), already holding `length` positions."""
         cut = slice(None) if rows is None else slice(0, rows)
         return Cache(layers=[SlabLayer(k[cut], v[cut], length) for k, v in zip(self.k, self.v)])
-
-    def branch(self, sources: torch.Tensor, length: int) -> None:
-        """Copy the first `length` positions of rows `sources` into the last len(sources) rows: the
-        prefix of each clip, prefilled once in the first rows, becomes the prefix of its other prompts."""
-        first = self.rows - sources.numel()
-        for slab in (*self.k, *self.v):
-            slab[first:, :, :length] = slab[:, :, :length].index_select(0, sources)

@@ -49,9 +49,9 @@ def test_same_greedy_text_and_score_as_the_plain_path(fast):
 def test_same_greedy_tokens_as_generate(fast):
     request = mixed_requests()[1]
     engine, reference = fast.engine, fast.reference
-    rows, _ = engine._rows([0], {0: list(request.prompts)})
-    out = engine.runner.run(engine.preprocess([request.clip.frames]), rows, max_new_tokens=16)
-    for row, prompt in zip(out.tokens, request.prompts):
+    splits = [[engine.splitter.split(p) for p in request.prompts]]
+    out = engine.runner.run(engine.preprocess([request.clip.frames]), splits, max_new_tokens=16)
+    for row, prompt in zip(out.tokens[0], request.prompts):
         want, _ = reference.run_prompt(request, prompt)
         assert row == want
 
@@ -93,10 +93,10 @@ def test_out_of_memory_halves_the_batch_and_finishes(tiny_model_dir, monkeypatch
     backend = backend_for(tiny_model_dir, max_batch=4)
     real_run = backend.engine.runner.run
 
-    def run_small_only(pixels, rows, *args, **kwargs):
+    def run_small_only(pixels, prompts, *args, **kwargs):
         if pixels.shape[0] > 1:
             raise torch.OutOfMemoryError("simulated")
-        return real_run(pixels, rows, *args, **kwargs)
+        return real_run(pixels, prompts, *args, **kwargs)
 
     monkeypatch.setattr(backend.engine.runner, "run", run_small_only)
     results = backend.infer(mixed_requests())
@@ -118,9 +118,9 @@ def test_cuda_errors_other_than_oom_are_fatal(tiny_model_dir, monkeypatch):
 
 def test_benchmark_mode_decodes_exactly_max_new_tokens(fast):
     request = mixed_requests()[0]
-    rows, _ = fast.engine._rows([0], {0: [ANOMALY]})
-    out = fast.engine.runner.run(fast.engine.preprocess([request.clip.frames]), rows, 16, ignore_eos=True)
-    assert len(out.tokens[0]) == 16
+    splits = [[fast.engine.splitter.split(ANOMALY)]]
+    out = fast.engine.runner.run(fast.engine.preprocess([request.clip.frames]), splits, 16, ignore_eos=True)
+    assert len(out.tokens[0][0]) == 16
 
 
 def test_warmup_runs_every_batch_shape(tiny_model_dir, caplog):
