@@ -33,6 +33,7 @@ class CameraWorker:
         self.prompts = prompts_for(camera, config.prompts, verdict=config.alerts.structured_verdict)
         self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames)
         self.clips = 0
+        self.decode_mode = camera.decode or config.source.decode
         self.finished = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
@@ -73,7 +74,7 @@ class CameraWorker:
 
     def _on_frame(self, frame: Frame) -> None:
         for clip in self.window.push(frame):
-            clip = replace(clip, created=time.time())
+            clip = replace(clip, created=time.time(), decode=self.decode_mode)
             request = InferenceRequest(clip=clip, prompts=self.prompts)
             if self.submit(request, wait=self.waits_for_model, stop=self._stop):
                 self.clips += 1

@@ -32,6 +32,7 @@ class Clip:
     window_start: float
     window_end: float
     source: str = ""
+    decode: str = ""  # the decode mode that picked the frames: targeted, keyframes or all
     created: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:

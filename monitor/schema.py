@@ -47,6 +47,8 @@ class FramesRef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     count: int
     timestamps: list[str]
+    decode: str = Field("", description="How the frames were picked: targeted or all (within one frame interval "
+                        "of the sample times), keyframes (within one GOP).")
 
 
 class ModelRef(BaseModel):
