@@ -53,6 +53,7 @@ class Source:
         self.decode_mode = camera.decode or settings.decode
         self.stats = SourceStats()
         self.state = ""
+        self._last_detail: str | None = None
         self.online_detail = ""  # what the periodic health report says (the url, the file being read)
         self._last_ts = float("-inf")
         self._last_report = 0.0
@@ -64,10 +65,12 @@ class Source:
 
     def report(self, state: str, detail: str = "") -> None:
         with self._report_lock:
-            self.state = state
+            repeated = state == self.state and detail == self._last_detail
+            self.state, self._last_detail = state, detail
             self._last_report = time.monotonic()
             status = SourceStatus(self.camera.id, state, redact_text(detail), time.time(), self.stats.snapshot())
-            level = logging.INFO if state in _QUIET else logging.WARNING
+            # Periodic health of an unchanged state goes to the status stream, not to the log of every camera.
+            level = logging.DEBUG if repeated else logging.INFO if state in _QUIET else logging.WARNING
             logger.log(level, "camera %s: %s%s", self.camera.id, state, f" ({status.detail})" if detail else "")
             try:
                 self.on_status(status)
