@@ -89,15 +89,19 @@ class Engine:
         except _OOM:
             if len(chunk) == 1:
                 raise
-            self.max_batch = max(1, len(chunk) // 2)
-            logger.warning("out of device memory at %d clips; batches are now at most %d", len(chunk), self.max_batch)
-            torch.cuda.empty_cache()
-            half = len(chunk) // 2
-            return {**self._guarded(requests, chunk[:half], describe), **self._guarded(requests, chunk[half:], describe)}
         except RuntimeError as exc:
             if self.device.type == "cuda" and _is_device_error(exc):
                 raise FatalBackendError(f"CUDA error, the device context is lost; restart the process: {exc}") from exc
             raise
+        # Retried here, outside the except block: the exception's frames hold the failed batch's
+        # tensors, and retrying inside it would keep them alive (seen: OOM cascading to 1 clip).
+        self.max_batch = max(1, len(chunk) // 2)
+        logger.warning("out of device memory at %d clips; batches are now at most %d", len(chunk), self.max_batch)
+        self.runner.release()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        half = len(chunk) // 2
+        return {**self._guarded(requests, chunk[:half], describe), **self._guarded(requests, chunk[half:], describe)}
 
     def _run_chunk(self, requests, chunk: list[int], describe: bool) -> dict[int, dict]:
         prompts = {i: [p for p in requests[i].prompts if describe or p.scored] for i in chunk}

@@ -57,8 +57,12 @@ class BatchRunner:
         self.pool: Slabs | None = None
         self.decoders: dict[tuple, StaticDecoder] = {}
 
+    def release(self) -> None:
+        """Drop the pool and its graphs (after an OOM, so that a smaller batch can fit)."""
+        self.pool, self.decoders = None, {}
+
     def slabs(self, rows: int, capacity: int, device, dtype) -> Slabs:
-        """A view of the pool with `rows` rows (all positions); growing it drops the graphs
+        """A view of the decoding pool with `rows` rows (all positions); growing it drops the graphs
         captured on the old one."""
         pool = self.pool
         if pool is None or pool.rows < rows or pool.capacity < capacity:
@@ -100,7 +104,10 @@ class BatchRunner:
         x = torch.cat([self.embed(prefix)[None].expand(n, -1, -1), feats.to(self.embed.weight.dtype)], dim=1)
         longest = max(len(s) for row in suffixes for s in row if s is not None)
         layout = Layout(x.shape[1], -(-longest // SUFFIX_ROUND) * SUFFIX_ROUND + max_new_tokens, slots)
-        slabs = self.slabs(clips, layout.capacity, device, x.dtype)
+        if max_new_tokens > 0:
+            slabs = self.slabs(clips, layout.capacity, device, x.dtype)
+        else:  # scores only: no graph to keep valid, so no pool sized by this batch either
+            slabs = Slabs.allocate(self.text_config, clips, layout.capacity, device, x.dtype)
         self._prefill_prefix(x, slabs.cache(rows=n))
         del x, feats
         k = [s[:, :, : layout.capacity] for s in slabs.k]
