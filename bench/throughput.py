@@ -207,6 +207,8 @@ def parse_args(argv=None):
     ap.add_argument("--strides", type=int, default=3)
     ap.add_argument("--latency-batch", type=int, default=32)
     ap.add_argument("--compile", choices=["on", "off"], default="on", help="model.compile: fused elementwise kernels")
+    ap.add_argument("--fuse-small-rows", type=int, default=None, help="override fusions.SMALL_ROWS (0: always fused)")
+    ap.add_argument("--emulate-casts", action="store_true", help="inductor emulates eager bf16 rounding of intermediates")
     ap.add_argument("--tag", default="", help="suffix of the output file name (throughput<tag>.json)")
     ap.add_argument("--profile", type=int, default=0, help="also profile one describe batch of this many clips")
     ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
@@ -220,6 +222,12 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     h, w = (int(x) for x in args.size.split("x"))
+    if args.fuse_small_rows is not None:
+        from monitor.backends import fusions
+        fusions.SMALL_ROWS = args.fuse_small_rows
+    if args.emulate_casts:
+        import torch._inductor.config as inductor_config
+        inductor_config.emulate_precision_casts = True
     processor = build_processor()
     model = build_model(args.arch, processor, device, dtype)
     config = ModelConfig(id=f"random-{args.arch}", max_new_tokens=args.new, device=str(device),
@@ -231,7 +239,8 @@ def main(argv=None) -> dict:
     clips = make_clips(max(score_b + describe_b + [args.fidelity_clips]), args.frames, h, w)
     res: dict = {"card": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
                  "arch": args.arch, "dtype": str(dtype).replace("torch.", ""), "frames": args.frames,
-                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "prompts": [p.id for p in PROMPTS],
+                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "fuse_small_rows": args.fuse_small_rows,
+                 "emulate_casts": args.emulate_casts, "prompts": [p.id for p in PROMPTS],
                  "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
     res["components"] = components(engine, clips, min(8, len(clips)))
     logger.info("components %s", res["components"])
