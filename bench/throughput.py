@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.arch import build_model, build_processor  # noqa: E402
+from monitor.backends import fusions  # noqa: E402
 from monitor.backends.base import InferenceRequest  # noqa: E402
 from monitor.backends.engine import Engine  # noqa: E402
 from monitor.backends.reference import ReferenceRunner  # noqa: E402
@@ -104,7 +105,8 @@ def fidelity(engine, reference: ReferenceRunner, clips) -> dict:
         request = InferenceRequest(clip=clip, prompts=PROMPTS)
         same = True
         for j, prompt in enumerate(PROMPTS):
-            ids, score = reference.run_prompt(request, prompt)
+            with fusions.disabled():  # plain transformers arithmetic for the reference
+                ids, score = reference.run_prompt(request, prompt)
             same &= out.tokens[i][j][0] == ids[0]
             if prompt.scored:
                 diffs.append(abs(out.scores[i][j] - score))
@@ -124,7 +126,8 @@ def decode_agreement(engine, model, processor, clips, new: int = 20) -> dict:
     exact, prefix = 0, []
     for i, clip in enumerate(clips):
         for j, prompt in enumerate(PROMPTS):
-            want, _ = reference.run_prompt(InferenceRequest(clip=clip, prompts=PROMPTS), prompt)
+            with fusions.disabled():
+                want, _ = reference.run_prompt(InferenceRequest(clip=clip, prompts=PROMPTS), prompt)
             got = out.tokens[i][j][: len(want)]
             exact += got == want
             prefix.append(next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), len(want)))
@@ -207,8 +210,6 @@ def parse_args(argv=None):
     ap.add_argument("--strides", type=int, default=3)
     ap.add_argument("--latency-batch", type=int, default=32)
     ap.add_argument("--compile", choices=["on", "off"], default="on", help="model.compile: fused elementwise kernels")
-    ap.add_argument("--fuse-small-rows", type=int, default=None, help="override fusions.SMALL_ROWS (0: always fused)")
-    ap.add_argument("--emulate-casts", action="store_true", help="inductor emulates eager bf16 rounding of intermediates")
     ap.add_argument("--tag", default="", help="suffix of the output file name (throughput<tag>.json)")
     ap.add_argument("--profile", type=int, default=0, help="also profile one describe batch of this many clips")
     ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
@@ -222,12 +223,6 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     h, w = (int(x) for x in args.size.split("x"))
-    if args.fuse_small_rows is not None:
-        from monitor.backends import fusions
-        fusions.SMALL_ROWS = args.fuse_small_rows
-    if args.emulate_casts:
-        import torch._inductor.config as inductor_config
-        inductor_config.emulate_precision_casts = True
     processor = build_processor()
     model = build_model(args.arch, processor, device, dtype)
     config = ModelConfig(id=f"random-{args.arch}", max_new_tokens=args.new, device=str(device),
@@ -239,8 +234,7 @@ def main(argv=None) -> dict:
     clips = make_clips(max(score_b + describe_b + [args.fidelity_clips]), args.frames, h, w)
     res: dict = {"card": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
                  "arch": args.arch, "dtype": str(dtype).replace("torch.", ""), "frames": args.frames,
-                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "fuse_small_rows": args.fuse_small_rows,
-                 "emulate_casts": args.emulate_casts, "prompts": [p.id for p in PROMPTS],
+                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "prompts": [p.id for p in PROMPTS],
                  "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
     res["components"] = components(engine, clips, min(8, len(clips)))
     logger.info("components %s", res["components"])
