@@ -14,6 +14,7 @@ from monitor.daemon import Monitor
 from monitor.schema import parse_entry
 from tests.fixtures_media import write_h264
 from tests.test_daemon import make_config
+from tests.waiting import wait_for
 
 
 def test_add_and_update_carry_a_validated_camera():
@@ -40,15 +41,6 @@ def test_a_reload_diff_names_each_camera_change():
     changes = {(c.action, c.camera_id) for c in diff_cameras(old, new)}
     assert changes == {("remove", "c"), ("add", "d"), ("update", "b")}
     assert restart_needed(old, new) == ["window"]
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from monitor.backends.errors import FatalBackendError
 from monitor.clip import Clip
 from monitor.prompts import Prompt
 from monitor.scheduler import Scheduler
+from tests.waiting import wait_for
 
 PROMPT = Prompt("anomaly", "?", scored=True)
 
@@ -41,15 +42,6 @@ class RecordingBackend:
 
     def close(self):
         pass
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def make(backend, **kwargs):
