@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from monitor.clip import Clip
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    from monitor.backends.tiny import make_tiny_checkpoint
-
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llava-next-video"))
 
 
 def make_clip(seed: int, frames: int = 8, height: int = 336, width: int = 448, camera: str = "cam") -> Clip:
