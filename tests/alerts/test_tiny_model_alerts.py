@@ -13,7 +13,6 @@ from monitor.results import descriptions
 from monitor.schema import ModelRef, parse_entry, stream_fields
 from tests.alerts.conftest import make_clip
 from tests.backends.conftest import make_clip as model_clip
-from tests.backends.conftest import tiny_model_dir  # noqa: F401  (fixture)
 
 
 @pytest.mark.slow
