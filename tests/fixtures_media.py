@@ -161,3 +161,14 @@ def write_absurd_size(path: Path | str, width: int = 32768, height: int = 32768)
     parts = [_patch_sps(p, width, height) if p and (p[0] & 0x1F) == 7 else p for p in parts]
     path.write_bytes(b"\x00\x00\x00\x01".join(parts))
     return path
+
+
+def feed_ring(ring, video: Path | str, t0: float = 0.0):
+    """Feed every packet of a file into a PacketRing as a live source would, at camera time t0 + pts."""
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        ring.set_stream(stream)
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                ring.add(packet, t0 + float(packet.pts * stream.time_base))
+    return ring

@@ -16,21 +16,14 @@ from monitor.config.models import EvidenceConfig
 from monitor.evidence import EvidenceStore, UnsafePath, safe_name
 from monitor.evidence.keyframe import most_telling
 from monitor.sources.packet_ring import PacketRing
-from tests.fixtures_media import moving_frame, write_h264
+from tests.fixtures_media import feed_ring, moving_frame, write_h264
 
 T0 = 1_790_000_000.0
 
 
 def filled_ring(video: Path) -> PacketRing:
     """A ring fed the way a live source feeds it: every packet with its camera time."""
-    ring = PacketRing(seconds=60)
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        ring.set_stream(stream)
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                ring.add(packet, T0 + float(packet.pts * stream.time_base))
-    return ring
+    return feed_ring(PacketRing(seconds=60), video, T0)
 
 
 def clip_of(camera_id: str, start: float, end: float, k: int = 8) -> Clip:

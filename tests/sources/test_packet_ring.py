@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config.models import CameraConfig, SourceConfig
 from monitor.sources import PacketRing, open_source
-from tests.fixtures_media import write_h264
+from tests.fixtures_media import feed_ring, write_h264
 
 
 def decoded(path: Path) -> tuple[int, float, bool]:
@@ -56,12 +56,7 @@ def test_export_of_a_range_the_ring_no_longer_holds_raises_lookup_error(played_r
 def test_the_ring_is_bounded_by_seconds(tmp_path):
     video = write_h264(tmp_path / "v.mp4", width=160, height=120, fps=15, seconds=8, gop=15)
     ring = PacketRing(seconds=3)
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        ring.set_stream(stream)
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                ring.add(packet, 1000.0 + float(packet.pts * stream.time_base))
+    feed_ring(ring, video, 1000.0)
     first, last = ring.span
     assert last - first <= 3.0 and last == pytest.approx(1000 + 119 / 15, abs=1e-3)
     # and an export still starts on a keyframe inside what is held
@@ -72,12 +67,7 @@ def test_the_ring_is_bounded_by_seconds(tmp_path):
 def test_the_ring_is_bounded_by_bytes(tmp_path):
     video = write_h264(tmp_path / "v.mp4", width=320, height=240, fps=15, seconds=4, gop=15)
     ring = PacketRing(seconds=60, max_bytes=20_000)
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        ring.set_stream(stream)
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                ring.add(packet, float(packet.pts * stream.time_base))
+    feed_ring(ring, video)
     assert 0 < ring.nbytes <= 20_000
 
 
@@ -86,12 +76,7 @@ def test_a_new_stream_with_other_codec_parameters_starts_a_new_ring(tmp_path):
     large = write_h264(tmp_path / "l.mp4", width=320, height=240, fps=15, seconds=1)
     ring = PacketRing(seconds=60)
     for offset, video in ((0.0, small), (10.0, large)):
-        with av.open(str(video)) as container:
-            stream = container.streams.video[0]
-            ring.set_stream(stream)
-            for packet in container.demux(stream):
-                if packet.pts is not None:
-                    ring.add(packet, offset + float(packet.pts * stream.time_base))
+        feed_ring(ring, video, offset)
     assert ring.span[0] >= 10.0
     with av.open(str(ring.export_mp4(0, 20, tmp_path / "e.mp4"))) as out:
         assert out.streams.video[0].codec_context.width == 320
