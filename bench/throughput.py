@@ -26,7 +26,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.arch import build_model, build_processor  # noqa: E402
-from monitor.backends import fusions  # noqa: E402
 from monitor.backends.base import InferenceRequest  # noqa: E402
 from monitor.backends.engine import Engine  # noqa: E402
 from monitor.backends.reference import ReferenceRunner  # noqa: E402
@@ -69,10 +68,12 @@ def throughput(engine, clips, batch: int, describe: bool, repeats: int) -> dict:
             "peak_gib": peak}
 
 
-def latency(engine, clips, cameras: int, stride: float, strides: int, max_batch: int, describe: bool) -> dict:
+def latency(engine, clips, cameras: int, stride: float, strides: int, max_batch: int, describe: bool,
+            mode: str = "always") -> dict:
     """Clips of `cameras` cameras arrive evenly over each stride; the engine takes whatever is
     pending (up to max_batch, newest first) as soon as it is free. Latency: arrival to result."""
     engine.config.max_batch = engine.max_batch = max_batch
+    engine.config.describe = mode
     arrivals = [k * stride / cameras for k in range(cameras * strides)]
     done_at: list[float] = []
     start, nxt = time.perf_counter(), 0
@@ -89,8 +90,25 @@ def latency(engine, clips, cameras: int, stride: float, strides: int, max_batch:
         done_at += [end - arrivals[k] for k in take]
         nxt = take[-1] + 1
     q = np.quantile(done_at, [0.5, 0.95])
+    engine.config.describe = "always"
     return {"cameras": cameras, "stride_s": stride, "clips": len(done_at), "max_batch": max_batch,
+            "describe": mode if describe else "never",
             "p50_s": float(q[0]), "p95_s": float(q[1]), "max_s": float(max(done_at))}
+
+
+def on_alert_latency(engine, clips, args) -> dict:
+    """The default policy (describe: on_alert) with the threshold set so that --alert-share of the
+    clips cross it: scores for every clip, descriptions for the alerting ones."""
+    requests = [InferenceRequest(clip=c, prompts=PROMPTS, describe=False) for c in clips]
+    scores = sorted(r.results[0].score for r in engine.infer(requests))
+    keep = engine.config.score_threshold
+    engine.config.score_threshold = float(np.quantile(scores, 1 - args.alert_share))
+    try:
+        out = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, True, "on_alert")
+    finally:
+        engine.config.score_threshold = keep
+    out["alert_share"] = args.alert_share
+    return out
 
 
 def fidelity(engine, reference: ReferenceRunner, clips) -> dict:
@@ -105,8 +123,7 @@ def fidelity(engine, reference: ReferenceRunner, clips) -> dict:
         request = InferenceRequest(clip=clip, prompts=PROMPTS)
         same = True
         for j, prompt in enumerate(PROMPTS):
-            with fusions.disabled():  # plain transformers arithmetic for the reference
-                ids, score = reference.run_prompt(request, prompt)
+            ids, score = reference.run_prompt(request, prompt)  # transformers' own arithmetic
             same &= out.tokens[i][j][0] == ids[0]
             if prompt.scored:
                 diffs.append(abs(out.scores[i][j] - score))
@@ -126,8 +143,7 @@ def decode_agreement(engine, model, processor, clips, new: int = 20) -> dict:
     exact, prefix = 0, []
     for i, clip in enumerate(clips):
         for j, prompt in enumerate(PROMPTS):
-            with fusions.disabled():
-                want, _ = reference.run_prompt(InferenceRequest(clip=clip, prompts=PROMPTS), prompt)
+            want, _ = reference.run_prompt(InferenceRequest(clip=clip, prompts=PROMPTS), prompt)
             got = out.tokens[i][j][: len(want)]
             exact += got == want
             prefix.append(next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), len(want)))
@@ -136,14 +152,22 @@ def decode_agreement(engine, model, processor, clips, new: int = 20) -> dict:
 
 
 def components(engine, clips, batch: int) -> dict:
-    """Seconds a clip for preprocessing and the vision tower alone (profile of the prefill)."""
-    from monitor.backends.vision import video_features
+    """Milliseconds a clip for each part of the score path: preprocessing, the vision tower, the
+    prefix prefill and the prompt pass (profile of the prefill)."""
+    from monitor.backends.kv_cache import Slabs
 
+    runner = engine.runner
     frames = [c.frames for c in clips[:batch]]
-    out = {}
     with torch.inference_mode():
-        for name, fn in (("preprocess", lambda: engine.preprocess(frames)),
-                         ("vision", lambda px=engine.preprocess(frames): video_features(engine.runner.model, px))):
+        pixels = engine.preprocess(frames)
+        feats = runner.video_features(pixels)
+        prefix = runner.embed(torch.tensor(engine.splitter.split(PROMPTS[0]).prefix, device=pixels.device))
+        x = torch.cat([prefix[None].expand(batch, -1, -1), feats], dim=1)
+        slabs = Slabs.allocate(runner.text_config, batch, x.shape[1] + 64, pixels.device, x.dtype)
+        parts = {"preprocess": lambda: engine.preprocess(frames), "vision": lambda: runner.video_features(pixels),
+                 "prefix_prefill": lambda: runner.shared.prefill(x, slabs.k, slabs.v)}
+        out = {}
+        for name, fn in parts.items():
             fn()
             sync(engine.device)
             t0 = time.perf_counter()
@@ -151,6 +175,7 @@ def components(engine, clips, batch: int) -> dict:
                 fn()
             sync(engine.device)
             out[f"{name}_ms_per_clip"] = (time.perf_counter() - t0) / 3 / batch * 1000
+    out["batch"] = batch
     return out
 
 
@@ -209,7 +234,9 @@ def parse_args(argv=None):
     ap.add_argument("--stride", type=float, default=5.0)
     ap.add_argument("--strides", type=int, default=3)
     ap.add_argument("--latency-batch", type=int, default=32)
-    ap.add_argument("--compile", choices=["on", "off"], default="on", help="model.compile: fused elementwise kernels")
+    ap.add_argument("--alert-share", type=float, default=0.1, help="share of clips over the threshold in the "
+                    "on_alert latency run")
+    ap.add_argument("--compile", choices=["on", "off"], default="on", help="model.compile: the engine's fused kernels")
     ap.add_argument("--tag", default="", help="suffix of the output file name (throughput<tag>.json)")
     ap.add_argument("--profile", type=int, default=0, help="also profile one describe batch of this many clips")
     ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
@@ -253,6 +280,7 @@ def main(argv=None) -> dict:
     engine.config.max_new_tokens = args.new
     res["latency_describe"] = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, True)
     res["latency_score"] = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, False)
+    res["latency_on_alert"] = on_alert_latency(engine, clips, args)
     res["p95_latency_s"] = res["latency_describe"]["p95_s"]
     add_baseline(res, args.baseline)
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -286,7 +314,7 @@ def print_table(res: dict) -> None:
             peak = f"{r['peak_gib']:.1f}" if r["peak_gib"] is not None else "-"
             print(f"{key:<10}{r['batch']:>6}{r['clips_per_s']:>10.2f}{r['batch_s']:>9.2f}{peak:>10}{ratio:>8}")
     print(f"seed {seed}")
-    for key in ("latency_describe", "latency_score"):
+    for key in ("latency_describe", "latency_score", "latency_on_alert"):
         lat = res[key]
         print(f"{key}: {lat['cameras']} cameras / {lat['stride_s']} s stride, batch <= {lat['max_batch']}: "
               f"p50 {lat['p50_s']:.2f} s  p95 {lat['p95_s']:.2f} s  max {lat['max_s']:.2f} s")

@@ -13,9 +13,11 @@ import torch
 from monitor.backends.base import InferenceRequest, InferenceResult, PromptResult
 from monitor.backends.errors import FatalBackendError
 from monitor.backends.forward import BatchRunner
+from monitor.backends.fusions import kernels
 from monitor.backends.preprocess import FramePreprocessor
 from monitor.backends.prompt_tokens import PromptSplitter
 from monitor.backends.scoring import YesNoScorer
+from monitor.backends.vision import vision_model
 from monitor.clip import Clip
 
 logger = logging.getLogger(__name__)
@@ -32,10 +34,10 @@ class Engine:
         eos_ids = [*(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []),
                    self.tokenizer.eos_token_id]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        if config.compile or (config.compile is None and device.type == "cuda"):
-            from monitor.backends.fusions import fuse_llama
-            fuse_llama(model)
-        self.runner = BatchRunner(model, YesNoScorer(self.tokenizer), [e for e in eos_ids if e is not None], pad)
+        compiled = bool(config.compile or (config.compile is None and device.type == "cuda"))
+        clip_act = vision_model(model.model.vision_tower).encoder.layers[0].mlp.activation_fn
+        self.runner = BatchRunner(model, YesNoScorer(self.tokenizer), [e for e in eos_ids if e is not None], pad,
+                                  kernels(compiled, clip_act))
         self.max_batch = config.max_batch  # halves on OOM and stays there
         self.ignore_eos = False  # benchmarks only: decode exactly max_new_tokens, as the seed baseline does
 

@@ -1,7 +1,7 @@
 """One batch of clips through the language model, each clip's prefix prefilled and stored once.
 
-The prefix (BOS, "USER:", the video's embeddings) of every clip is prefilled by transformers'
-own model into row c of clip-major KV slabs; every prompt of the clip then runs from that one
+The prefix (BOS, "USER:", the video's embeddings) of every clip is prefilled into row c of
+clip-major KV slabs; every prompt of the clip then runs from that one
 copy (shared_prefix.py): one pass over all prompts' own tokens gives the Yes/No score and the
 first greedy token, and decoding goes on with static shapes (static_decode.py). Slabs come from
 one pool that grows to the largest batch seen and is reused after that, so captured decoding
@@ -10,7 +10,6 @@ graphs stay valid and memory stays flat.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass
 from typing import Sequence
@@ -21,7 +20,7 @@ from monitor.backends.kv_cache import Slabs
 from monitor.backends.prompt_tokens import SplitPrompt
 from monitor.backends.shared_prefix import Layout, SharedPrefixLM, suffix_inputs
 from monitor.backends.static_decode import StaticDecoder
-from monitor.backends.vision import video_features
+from monitor.backends.vision import VideoFeatures
 
 logger = logging.getLogger(__name__)
 SUFFIX_ROUND = 16  # a prompt's block holds its tokens rounded up to this, then max_new_tokens
@@ -41,18 +40,17 @@ class BatchOutput:
 
 
 class BatchRunner:
-    def __init__(self, model, scorer, eos_ids: Sequence[int], pad_id: int):
+    def __init__(self, model, scorer, eos_ids: Sequence[int], pad_id: int, kernels):
         self.model = model
         self.lm = model.model.language_model
         self.embed = model.get_input_embeddings()
         self.lm_head = model.get_output_embeddings()
-        self.shared = SharedPrefixLM(self.lm, self.lm_head)
+        self.shared = SharedPrefixLM(self.lm, kernels)
+        self.video_features = VideoFeatures(model, kernels)
         self.text_config = model.config.text_config
         self.scorer = scorer
         self.eos_ids = sorted(set(eos_ids))
         self.pad_id = pad_id
-        # transformers 5.24 renamed past_key_values to cache; 5.17 knows only the old name.
-        self.cache_kw = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
         self.use_graphs = next(model.parameters()).device.type == "cuda"
         self.pool: Slabs | None = None
         self.decoders: dict[tuple, StaticDecoder] = {}
@@ -99,16 +97,17 @@ class BatchRunner:
         clips = clip_bucket(n) if max_new_tokens > 0 else n  # padded clips are dropped at the end
         suffixes = [[p.suffix for p in ps] + [None] * (slots - len(ps)) for ps in prompts]
         suffixes += [[None] * slots] * (clips - n)
-        feats = video_features(self.model, pixels)
+        feats = self.video_features(pixels)
         prefix = torch.tensor(prefix_ids, device=device)
         x = torch.cat([self.embed(prefix)[None].expand(n, -1, -1), feats.to(self.embed.weight.dtype)], dim=1)
         longest = max(len(s) for row in suffixes for s in row if s is not None)
         layout = Layout(x.shape[1], -(-longest // SUFFIX_ROUND) * SUFFIX_ROUND + max_new_tokens, slots)
         if max_new_tokens > 0:
             slabs = self.slabs(clips, layout.capacity, device, x.dtype)
-        else:  # scores only: no graph to keep valid, so no pool sized by this batch either
-            slabs = Slabs.allocate(self.text_config, clips, layout.capacity, device, x.dtype)
-        self._prefill_prefix(x, slabs.cache(rows=n))
+        else:  # scores only: no graph to keep valid, so no pool sized by this batch either; the
+            # prefill writes the prefix columns, so only those after it need zeroing
+            slabs = Slabs.allocate(self.text_config, clips, layout.capacity, device, x.dtype, zero_from=layout.prefix_len)
+        self.shared.prefill(x, slabs.k, slabs.v)
         del x, feats
         k = [s[:, :, : layout.capacity] for s in slabs.k]
         v = [s[:, :, : layout.capacity] for s in slabs.v]
@@ -125,10 +124,6 @@ class BatchRunner:
         tokens = [[row if ignore_eos else _cut_at_eos(row, self.eos_ids) for row in table[c][: len(prompts[c])]]
                   for c in range(n)]
         return BatchOutput(scores=scores, tokens=tokens)
-
-    def _prefill_prefix(self, x: torch.Tensor, cache) -> None:
-        positions = torch.arange(x.shape[1], device=x.device)[None]
-        self.lm(inputs_embeds=x, position_ids=positions, use_cache=True, **{self.cache_kw: cache})
 
 
 def _cut_at_eos(row: list[int], eos_ids: list[int]) -> list[int]:

@@ -1,19 +1,23 @@
-"""Fused elementwise work of the Llama layers, compiled once with dynamic shapes (model.compile).
+"""The engine's elementwise work, one kernel each when compiled (torch.compile, dynamic shapes).
 
 In the eager 7B prefill about a quarter of the device time went to elementwise kernels: RMSNorm
-in six passes through float32 copies, rotary embeddings in about eight passes over q and k, and
-SiLU then multiply over the 11,008-wide MLP activations (H200 profile, 2026-11-26). Each is one
-kernel here. The matrix products and attention stay the library's. The arithmetic is the same
-function (RMSNorm still in float32); only rounding of intermediates differs.
+in six passes through float32 copies, rotary embeddings in about eight passes over q and k, SiLU
+then multiply over the 11,008-wide MLP activations, the residual additions (H200 profile,
+2026-11-26), and in the CLIP tower LayerNorm, biases and QuickGELU around every product. Each
+group is one kernel here; matrix products and attention stay torch's (cuBLAS, flash SDPA). The
+arithmetic is transformers' (RMSNorm in float32, bf16 rounding of intermediates emulated), only
+the engine calls these, and transformers' own modules are left untouched, so the reference path
+(plain `generate`) is the library's arithmetic whatever the engine does.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +28,21 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * h.to(x.dtype)
 
 
-def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.silu(gate) * up
+def add_rms_norm(x: torch.Tensor, delta: torch.Tensor, weight: torch.Tensor, eps: float):
+    """The residual addition and the next RMSNorm: (x + delta, norm(x + delta))."""
+    s = x + delta
+    return s, rms_norm(s, weight, eps)
 
 
-def rotary(q, k, cos, sin, unsqueeze_dim: int = 1):
-    cos, sin = cos.unsqueeze(unsqueeze_dim), sin.unsqueeze(unsqueeze_dim)
+def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
+    """SiLU(gate) * up of the fused gate/up projection's output (gate columns first)."""
+    gate, up = gate_up.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+def rotary(q, k, cos, sin):
+    """Llama's rotary embedding of q and k (batch, heads, tokens, head dim); cos/sin (batch, tokens, dim)."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
 
     def rotate_half(x):
         half = x.shape[-1] // 2
@@ -38,41 +51,39 @@ def rotary(q, k, cos, sin, unsqueeze_dim: int = 1):
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
-# Off: the patched modules run transformers' own arithmetic again (the benchmark compares the
-# engine against plain `generate` this way, on the same model object).
-ENABLED = True
+def clip_layer(act: Callable) -> Callable:
+    """One CLIP encoder layer (pre-norm attention and MLP) over the module's weights, with q/k/v
+    as one product. `act` is the tower's activation (QuickGELU for LLaVA's CLIP-L/14)."""
+
+    def layer(x, ln1_w, ln1_b, eps1, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, eps2, fc1_w, fc1_b, fc2_w, fc2_b,
+              heads: int, scale: float):
+        b, t, d = x.shape
+        h = F.layer_norm(x, (d,), ln1_w, ln1_b, eps1)
+        q, k, v = F.linear(h, qkv_w, qkv_b).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        o = F.scaled_dot_product_attention(q, k, v, scale=scale)
+        x = x + F.linear(o.transpose(1, 2).reshape(b, t, d), out_w, out_b)
+        h = F.layer_norm(x, (d,), ln2_w, ln2_b, eps2)
+        return x + F.linear(act(F.linear(h, fc1_w, fc1_b)), fc2_w, fc2_b)
+
+    return layer
 
 
-@contextlib.contextmanager
-def disabled():
-    global ENABLED
-    before, ENABLED = ENABLED, False
-    try:
-        yield
-    finally:
-        ENABLED = before
+@dataclass
+class Kernels:
+    rms_norm: Callable
+    add_rms_norm: Callable
+    silu_mul: Callable
+    rotary: Callable
+    clip_layer: Callable
+    compiled: bool
 
 
-def _norm_forward(module, fn, hidden_states):
-    return (fn if ENABLED else rms_norm)(hidden_states, module.weight, module.variance_epsilon)
-
-
-def _mlp_forward(module, fn, x):
-    return module.down_proj((fn if ENABLED else silu_mul)(module.gate_proj(x), module.up_proj(x)))
-
-
-def _switch(fused, plain):
-    def apply(*args, **kwargs):
-        return (fused if ENABLED else plain)(*args, **kwargs)
-    return apply
-
-
-def fuse_llama(model) -> int:
-    """Swap the fused versions into the language model; returns how many modules were patched.
-    The rotary function is a module global of transformers' Llama code, so it is swapped there
-    (process-wide: every Llama in the process gets the same arithmetic)."""
+def kernels(compiled: bool, clip_act: Callable) -> Kernels:
+    """The engine's kernels: compiled with dynamic shapes (CUDA), or the same functions eagerly."""
+    plain = Kernels(rms_norm, add_rms_norm, silu_mul, rotary, clip_layer(clip_act), compiled=False)
+    if not compiled:
+        return plain
     import torch._inductor.config as inductor_config
-    from transformers.models.llama import modeling_llama
 
     # Round intermediates to bf16 where eager code does. Without it the fused kernels are more
     # precise than plain `generate` and drift from it: on the 7B architecture (H100, 16 clips)
@@ -80,21 +91,7 @@ def fuse_llama(model) -> int:
     # continuations equal from 62 % to 88 %, at the same describe throughput.
     if hasattr(inductor_config, "emulate_precision_casts"):
         inductor_config.emulate_precision_casts = True
-    norm = torch.compile(rms_norm, dynamic=True)
-    act = torch.compile(silu_mul, dynamic=True)
-    patched = 0
-    lm = model.model.language_model
-    for module in lm.modules():
-        kind = type(module).__name__
-        if kind.endswith("RMSNorm") and hasattr(module, "variance_epsilon"):
-            module.forward = functools.partial(_norm_forward, module, norm)
-            patched += 1
-        elif kind.endswith("MLP") and getattr(lm.config, "hidden_act", None) == "silu" and hasattr(module, "gate_proj"):
-            module.forward = functools.partial(_mlp_forward, module, act)
-            patched += 1
-    plain = getattr(modeling_llama.apply_rotary_pos_emb, "plain", modeling_llama.apply_rotary_pos_emb)
-    switch = _switch(torch.compile(rotary, dynamic=True), plain)
-    switch.plain = plain
-    modeling_llama.apply_rotary_pos_emb = switch
-    logger.info("fused elementwise kernels in %d modules and the rotary embedding", patched)
-    return patched
+    logger.info("compiling the engine's fused kernels (dynamic shapes; first use compiles)")
+    return Kernels(*(torch.compile(fn, dynamic=True) for fn in
+                     (plain.rms_norm, plain.add_rms_norm, plain.silu_mul, plain.rotary, plain.clip_layer)),
+                   compiled=True)

@@ -8,8 +8,10 @@ and read once a step for all prompts (half the KV bytes of one row per prompt, f
 and no prefix copy is made. Shapes are fixed per (clips, prompt slots, capacity), so decoding
 steps are captured once as a CUDA graph and replayed.
 
-The layer arithmetic is transformers' Llama layer (its own modules: norms, projections, rotary
-embedding, MLP); attention is torch's SDPA with a boolean mask.
+The layer arithmetic is transformers' Llama layer over its own weights and rotary embedding, with
+q/k/v and gate/up each one matrix product (fused_weights.py) and the elementwise work in the
+engine's kernels (fusions.py); attention is torch's SDPA, causal in the prefix prefill and with a
+boolean mask after it.
 """
 
 from __future__ import annotations
@@ -19,48 +21,89 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from monitor.backends.fused_weights import fuse_linears
+
 logger = logging.getLogger(__name__)
 
 
-def _rotary():
-    from transformers.models.llama import modeling_llama
-
-    return modeling_llama.apply_rotary_pos_emb  # looked up late: fusions.py may swap it
-
-
 class SharedPrefixLM:
-    """Runs query tokens laid out (clips, slots * tokens) against clip-major KV slabs."""
+    """Runs the Llama layers of transformers' model with the engine's kernels: the prefix of every
+    clip prefilled into its slab row, and query tokens laid out (clips, slots * tokens) against
+    clip-major KV slabs."""
 
-    def __init__(self, lm, lm_head):
-        self.lm, self.lm_head = lm, lm_head
+    def __init__(self, lm, kernels):
+        self.lm, self.k = lm, kernels
         self.layers = list(lm.layers[: lm.config.num_hidden_layers])
         attn = self.layers[0].self_attn
         self.heads = lm.config.num_attention_heads
         self.kv_heads = getattr(lm.config, "num_key_value_heads", None) or self.heads
         self.head_dim, self.scaling = attn.head_dim, attn.scaling
+        self.qkv = [fuse_linears([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj]) for l in self.layers]
+        self.gate_up = [fuse_linears([l.mlp.gate_proj, l.mlp.up_proj]) for l in self.layers]
+        self.gqa = {"enable_gqa": True} if self.kv_heads != self.heads else {}
+        # The norm that follows each layer: the next layer's input norm, the final norm after the last.
+        norms = [l.input_layernorm for l in self.layers[1:]] + [lm.norm]
+        self.next_norm = [(m.weight, m.variance_epsilon) for m in norms]
 
+    @torch.no_grad()
+    def prefill(self, hidden, k_slabs, v_slabs) -> None:
+        """Causal prefill of n clips' identical-length prefixes (n, L, D) into slab rows [0, n),
+        columns [0, L). Only K/V leave it: the last layer computes K/V alone, since nothing reads
+        the prefix's own outputs (each prompt's first token comes from its own tokens)."""
+        n, length, _ = hidden.shape
+        positions = torch.arange(length, device=hidden.device)[None].expand(n, -1)
+
+        def attend(i, q, k, v):
+            k_slabs[i][:n, :, :length].copy_(k)
+            v_slabs[i][:n, :, :length].copy_(v)
+            if q is None:
+                return None
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scaling, **self.gqa)
+
+        self._run(hidden, positions, attend, kv_only_last=True)
+
+    @torch.no_grad()
     def forward(self, hidden, positions, write_cols, mask, k_slabs, v_slabs) -> torch.Tensor:
         """hidden (N, Q, D) for Q query tokens a clip, positions (N, Q), write_cols (Q,) slab columns
         of their K/V, mask (N, 1, Q, capacity) True where a query may attend. Returns the final
         normed hidden states (N, Q, D)."""
+        def attend(i, q, k, v):
+            k_slabs[i].index_copy_(2, write_cols, k.to(k_slabs[i].dtype))
+            v_slabs[i].index_copy_(2, write_cols, v.to(v_slabs[i].dtype))
+            return F.scaled_dot_product_attention(q, k_slabs[i], v_slabs[i], attn_mask=mask, scale=self.scaling,
+                                                  **self.gqa)
+
+        return self._run(hidden, positions, attend)
+
+    def _run(self, hidden, positions, attend, kv_only_last: bool = False):
         n, q_len, _ = hidden.shape
         cos, sin = self.lm.rotary_emb(hidden, positions)
-        rotary = _rotary()
-        gqa = self.kv_heads != self.heads
-        for layer, k_slab, v_slab in zip(self.layers, k_slabs, v_slabs):
-            attn = layer.self_attn
-            h = layer.input_layernorm(hidden)
-            q = attn.q_proj(h).view(n, q_len, self.heads, self.head_dim).transpose(1, 2)
-            k = attn.k_proj(h).view(n, q_len, self.kv_heads, self.head_dim).transpose(1, 2)
-            v = attn.v_proj(h).view(n, q_len, self.kv_heads, self.head_dim).transpose(1, 2)
-            q, k = rotary(q, k, cos, sin)
-            k_slab.index_copy_(2, write_cols, k.to(k_slab.dtype))
-            v_slab.index_copy_(2, write_cols, v.to(v_slab.dtype))
-            kwargs = {"enable_gqa": True} if gqa else {}
-            o = F.scaled_dot_product_attention(q, k_slab, v_slab, attn_mask=mask, scale=self.scaling, **kwargs)
-            hidden = hidden + attn.o_proj(o.transpose(1, 2).reshape(n, q_len, -1))
-            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
-        return self.lm.norm(hidden)
+        first = self.layers[0].input_layernorm
+        h = self.k.rms_norm(hidden, first.weight, first.variance_epsilon)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            attn, qkv = layer.self_attn, self.qkv[i]
+            if kv_only_last and i == last:
+                q_rows = qkv.sizes[0]
+                k, v = F.linear(h, qkv.weight[q_rows:], None if qkv.bias is None else qkv.bias[q_rows:]).split(
+                    qkv.sizes[1:], dim=-1)
+                k = self._heads(k, self.kv_heads)
+                k, _ = self.k.rotary(k, k, cos, sin)
+                attend(i, None, k, self._heads(v, self.kv_heads))
+                return None
+            q, k, v = qkv.split(F.linear(h, qkv.weight, qkv.bias))
+            q, k = self.k.rotary(self._heads(q, self.heads), self._heads(k, self.kv_heads), cos, sin)
+            o = attend(i, q, k, self._heads(v, self.kv_heads))
+            norm = layer.post_attention_layernorm
+            hidden, h = self.k.add_rms_norm(hidden, attn.o_proj(o.transpose(1, 2).reshape(n, q_len, -1)),
+                                            norm.weight, norm.variance_epsilon)
+            gate_up = F.linear(h, self.gate_up[i].weight, self.gate_up[i].bias)
+            hidden, h = self.k.add_rms_norm(hidden, layer.mlp.down_proj(self.k.silu_mul(gate_up)), *self.next_norm[i])
+        return h
+
+    def _heads(self, x: torch.Tensor, heads: int) -> torch.Tensor:
+        n, t, _ = x.shape
+        return x.view(n, t, heads, self.head_dim).transpose(1, 2)
 
 
 class Layout:
