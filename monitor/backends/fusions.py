@@ -51,6 +51,15 @@ def rotary(q, k, cos, sin):
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
+def rotary_store(q, k, v, cos, sin, k_out, v_out):
+    """Rotary embedding of q and k, with k and v written into the KV slab (k_out, v_out): one pass
+    instead of three in the prefill. q None: K/V only. Returns the rotated q."""
+    q_rot, k_rot = rotary(k if q is None else q, k, cos, sin)
+    k_out.copy_(k_rot)
+    v_out.copy_(v)
+    return None if q is None else q_rot
+
+
 def clip_layer(act: Callable) -> Callable:
     """One CLIP encoder layer (pre-norm attention and MLP) over the module's weights, with q/k/v
     as one product. `act` is the tower's activation (QuickGELU for LLaVA's CLIP-L/14)."""
@@ -74,13 +83,14 @@ class Kernels:
     add_rms_norm: Callable
     silu_mul: Callable
     rotary: Callable
+    rotary_store: Callable
     clip_layer: Callable
     compiled: bool
 
 
 def kernels(compiled: bool, clip_act: Callable) -> Kernels:
     """The engine's kernels: compiled with dynamic shapes (CUDA), or the same functions eagerly."""
-    plain = Kernels(rms_norm, add_rms_norm, silu_mul, rotary, clip_layer(clip_act), compiled=False)
+    plain = Kernels(rms_norm, add_rms_norm, silu_mul, rotary, rotary_store, clip_layer(clip_act), compiled=False)
     if not compiled:
         return plain
     import torch._inductor.config as inductor_config
@@ -93,5 +103,6 @@ def kernels(compiled: bool, clip_act: Callable) -> Kernels:
         inductor_config.emulate_precision_casts = True
     logger.info("compiling the engine's fused kernels (dynamic shapes; first use compiles)")
     return Kernels(*(torch.compile(fn, dynamic=True) for fn in
-                     (plain.rms_norm, plain.add_rms_norm, plain.silu_mul, plain.rotary, plain.clip_layer)),
+                     (plain.rms_norm, plain.add_rms_norm, plain.silu_mul, plain.rotary, plain.rotary_store,
+                      plain.clip_layer)),
                    compiled=True)

@@ -53,12 +53,13 @@ class SharedPrefixLM:
         n, length, _ = hidden.shape
         positions = torch.arange(length, device=hidden.device)[None].expand(n, -1)
 
-        def attend(i, q, k, v):
-            k_slabs[i][:n, :, :length].copy_(k)
-            v_slabs[i][:n, :, :length].copy_(v)
+        def attend(i, q, k, v, cos, sin):
+            # Rotary embedding and the K/V store in one pass; attention then reads K/V from the slab.
+            k_dst, v_dst = k_slabs[i][:n, :, :length], v_slabs[i][:n, :, :length]
+            q = self.k.rotary_store(q, k, v, cos, sin, k_dst, v_dst)
             if q is None:
                 return None
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scaling, **self.gqa)
+            return F.scaled_dot_product_attention(q, k_dst, v_dst, is_causal=True, scale=self.scaling, **self.gqa)
 
         self._run(hidden, positions, attend, kv_only_last=True)
 
@@ -67,7 +68,8 @@ class SharedPrefixLM:
         """hidden (N, Q, D) for Q query tokens a clip, positions (N, Q), write_cols (Q,) slab columns
         of their K/V, mask (N, 1, Q, capacity) True where a query may attend. Returns the final
         normed hidden states (N, Q, D)."""
-        def attend(i, q, k, v):
+        def attend(i, q, k, v, cos, sin):
+            q, k = self.k.rotary(q, k, cos, sin)
             k_slabs[i].index_copy_(2, write_cols, k.to(k_slabs[i].dtype))
             v_slabs[i].index_copy_(2, write_cols, v.to(v_slabs[i].dtype))
             return F.scaled_dot_product_attention(q, k_slabs[i], v_slabs[i], attn_mask=mask, scale=self.scaling,
@@ -87,13 +89,11 @@ class SharedPrefixLM:
                 q_rows = qkv.sizes[0]
                 k, v = F.linear(h, qkv.weight[q_rows:], None if qkv.bias is None else qkv.bias[q_rows:]).split(
                     qkv.sizes[1:], dim=-1)
-                k = self._heads(k, self.kv_heads)
-                k, _ = self.k.rotary(k, k, cos, sin)
-                attend(i, None, k, self._heads(v, self.kv_heads))
+                attend(i, None, self._heads(k, self.kv_heads), self._heads(v, self.kv_heads), cos, sin)
                 return None
             q, k, v = qkv.split(F.linear(h, qkv.weight, qkv.bias))
-            q, k = self.k.rotary(self._heads(q, self.heads), self._heads(k, self.kv_heads), cos, sin)
-            o = attend(i, q, k, self._heads(v, self.kv_heads))
+            o = attend(i, self._heads(q, self.heads), self._heads(k, self.kv_heads), self._heads(v, self.kv_heads),
+                       cos, sin)
             norm = layer.post_attention_layernorm
             hidden, h = self.k.add_rms_norm(hidden, attn.o_proj(o.transpose(1, 2).reshape(n, q_len, -1)),
                                             norm.weight, norm.variance_epsilon)
