@@ -3,6 +3,11 @@
 The GPU must never queue without bound: each camera has one pending slot. A live camera's new clip
 replaces a pending one (the old one is counted as dropped); a file played "as fast as the model
 allows" waits for its slot instead, so no clip of a file is lost.
+
+A backend that streams (`streaming` true: the fast engine) takes clips while others are still
+decoding: between every few decoding steps the scheduler hands it as many pending clips as it has
+room for, and publishes each clip's result as soon as it is finished, so a clip never waits for a
+whole batch of descriptions that started before it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Scheduler:
         self.stats = SchedulerStats()
         self._pending: OrderedDict[str, tuple[InferenceRequest, float]] = OrderedDict()
         self._cond = threading.Condition()
+        self._queued: dict[int, float] = {}  # id(request) -> when it was queued, while a streaming backend has it
         self._stopping = False
         self.fatal: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
@@ -108,14 +114,82 @@ class Scheduler:
             self._cond.notify_all()  # wakes cameras waiting for their slot
             return batch
 
+    def _take_now(self, limit: int) -> list[tuple[InferenceRequest, float]]:
+        """Whatever is pending, up to limit, without waiting (the backend has clips in flight)."""
+        with self._cond:
+            if self._stopping:
+                return []
+            batch = []
+            while self._pending and len(batch) < limit:
+                batch.append(self._pending.popitem(last=False)[1])
+            if batch:
+                self._cond.notify_all()
+            return batch
+
     def _loop(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if not batch:
-                return
-            self._run(batch)
-            if self.fatal is not None:
-                return
+        streaming = bool(getattr(self.backend, "streaming", False))
+        while self.fatal is None:
+            if streaming and self.backend.busy:
+                batch = self._take_now(self.backend.room())
+            else:
+                batch = self._take_batch()
+                if not batch:
+                    return
+            if not streaming:
+                self._run(batch)
+                continue
+            if batch:
+                self._admit(batch)
+            if self.fatal is None and self.backend.busy:
+                self._advance()
+
+    # -- streaming backends ---------------------------------------------------------------------
+    def _admit(self, batch: list[tuple[InferenceRequest, float]]) -> None:
+        requests = [req for req, _ in batch]
+        self._queued.update((id(req), queued_at) for req, queued_at in batch)
+        started = time.monotonic()
+        try:
+            results = self.backend.admit(requests)
+        except Exception as exc:
+            self._failed(requests, exc)
+            return
+        seconds = time.monotonic() - started
+        self.stats.batches += 1
+        self.stats.last_batch_size = len(requests)
+        self.stats.last_batch_seconds = seconds
+        self.on_batch(len(requests), seconds)
+        self._deliver(results)
+
+    def _advance(self) -> None:
+        try:
+            results = self.backend.advance()
+        except Exception as exc:
+            self._failed(self.backend.abort(), exc)
+            return
+        self._deliver(results)
+
+    def _failed(self, requests: list[InferenceRequest], exc: BaseException) -> None:
+        if isinstance(exc, FatalBackendError):
+            logger.critical("model backend failed for good: %s", exc)
+            self.fatal = exc
+        else:  # one bad batch must not stop the monitor
+            logger.error("model failed on %d clips: %s", len(requests), exc, exc_info=exc)
+            self.stats.failed += len(requests)
+        for req in requests:
+            self._queued.pop(id(req), None)
+        self.on_error(requests, exc)
+
+    def _deliver(self, results: list[InferenceResult]) -> None:
+        now = time.monotonic()
+        for result in results:
+            queued_at = self._queued.pop(id(result.request), now)
+            self.stats.completed += 1
+            try:
+                self.on_result(result, now - queued_at)
+            except Exception:
+                logger.exception("publishing the result of camera %s failed", result.request.clip.camera_id)
+
+    # -- batch-at-a-time backends ---------------------------------------------------------------
 
     def _run(self, batch: list[tuple[InferenceRequest, float]]) -> None:
         requests = [req for req, _ in batch]

@@ -5,6 +5,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from monitor.backends.base import InferenceRequest, InferenceResult, PromptResult
 from monitor.backends.errors import FatalBackendError
@@ -126,3 +127,27 @@ def test_stop_returns_promptly_and_refuses_new_clips():
     sched.stop()
     assert time.monotonic() - started < 2
     assert sched.submit(request("a", 0)) is False
+
+
+@pytest.mark.slow
+def test_streaming_engine_publishes_each_clip_as_soon_as_it_is_done(tiny_model_dir):
+    from monitor.backends import create_backend
+    from monitor.config.models import ModelConfig
+    from tests.backends.conftest import make_clip
+
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast", max_new_tokens=12, max_batch=4,
+                                         describe="always"))
+    prompts = (Prompt("anomaly", "Is anything abnormal happening? Answer Yes or No first.", scored=True),)
+    got = []
+    scheduler = Scheduler(backend, max_batch=4, max_wait_s=0.05, on_result=lambda r, s: got.append((r, s)))
+    described = InferenceRequest(make_clip(1, frames=2, camera="a"), prompts)
+    scored = InferenceRequest(make_clip(2, frames=2, camera="b"), prompts, describe=False)
+    scheduler.submit(described)
+    scheduler.submit(scored)
+    scheduler.start()
+    assert wait_for(lambda: len(got) == 2, timeout=60)
+    scheduler.stop()
+    assert [r.request for r, _ in got] == [scored, described]  # the score did not wait for the description
+    assert got[1][0].results[0].text == backend.infer_reference([described])[0].results[0].text
+    assert all(latency >= 0 for _, latency in got)
+    assert scheduler.stats.completed == 2 and scheduler.stats.failed == 0

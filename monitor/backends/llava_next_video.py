@@ -37,6 +37,28 @@ class TransformersBackend:
             return self.reference.infer(requests)
         return self.engine.infer(requests)
 
+    # Continuous batching (the scheduler uses these when `streaming` is true): clips join the
+    # decoding batch as rows free up instead of waiting for a whole batch to finish.
+    @property
+    def streaming(self) -> bool:
+        return self.engine is not None
+
+    @property
+    def busy(self) -> bool:
+        return self.engine.busy
+
+    def room(self) -> int:
+        return self.engine.room()
+
+    def admit(self, requests: Sequence[InferenceRequest]) -> list[InferenceResult]:
+        return self.engine.admit(requests)
+
+    def advance(self) -> list[InferenceResult]:
+        return self.engine.advance()
+
+    def abort(self) -> list[InferenceRequest]:
+        return self.engine.abort()
+
     def infer_reference(self, requests: Sequence[InferenceRequest]) -> list[InferenceResult]:
         """The plain processor + generate path, whatever the configured engine (fidelity checks)."""
         return self.reference.infer(requests)

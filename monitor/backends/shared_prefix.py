@@ -65,13 +65,13 @@ class SharedPrefixLM:
 
     @torch.no_grad()
     def forward(self, hidden, positions, write_cols, mask, k_slabs, v_slabs) -> torch.Tensor:
-        """hidden (N, Q, D) for Q query tokens a clip, positions (N, Q), write_cols (Q,) slab columns
-        of their K/V, mask (N, 1, Q, capacity) True where a query may attend. Returns the final
+        """hidden (N, Q, D) for Q query tokens a clip, positions (N, Q), write_cols (Q,) or (N, Q) slab
+        columns of their K/V, mask (N, 1, Q, capacity) True where a query may attend. Returns the final
         normed hidden states (N, Q, D)."""
         def attend(i, q, k, v, cos, sin):
             q, k = self.k.rotary(q, k, cos, sin)
-            k_slabs[i].index_copy_(2, write_cols, k.to(k_slabs[i].dtype))
-            v_slabs[i].index_copy_(2, write_cols, v.to(v_slabs[i].dtype))
+            _store(k_slabs[i], write_cols, k)
+            _store(v_slabs[i], write_cols, v)
             return F.scaled_dot_product_attention(q, k_slabs[i], v_slabs[i], attn_mask=mask, scale=self.scaling,
                                                   **self.gqa)
 
@@ -104,6 +104,15 @@ class SharedPrefixLM:
     def _heads(self, x: torch.Tensor, heads: int) -> torch.Tensor:
         n, t, _ = x.shape
         return x.view(n, t, heads, self.head_dim).transpose(1, 2)
+
+
+def _store(slab: torch.Tensor, cols: torch.Tensor, x: torch.Tensor) -> None:
+    """Write x (N, heads, Q, dim) into slab columns cols: (Q,) alike for every row, or (N, Q)."""
+    x = x.to(slab.dtype)
+    if cols.dim() == 1:
+        slab.index_copy_(2, cols, x)
+    else:
+        slab.scatter_(2, cols[:, None, :, None].expand_as(x), x)
 
 
 class Layout:

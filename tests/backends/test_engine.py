@@ -91,14 +91,14 @@ def test_every_n_describes_every_nth_clip_of_a_camera(tiny_model_dir):
 
 def test_out_of_memory_halves_the_batch_and_finishes(tiny_model_dir, monkeypatch):
     backend = backend_for(tiny_model_dir, max_batch=4)
-    real_run = backend.engine.runner.run
+    real_prepare = backend.engine.runner.prepare
 
-    def run_small_only(pixels, prompts, *args, **kwargs):
+    def prepare_small_only(pixels, prompts, *args, **kwargs):
         if pixels.shape[0] > 1:
             raise torch.OutOfMemoryError("simulated")
-        return real_run(pixels, prompts, *args, **kwargs)
+        return real_prepare(pixels, prompts, *args, **kwargs)
 
-    monkeypatch.setattr(backend.engine.runner, "run", run_small_only)
+    monkeypatch.setattr(backend.engine.runner, "prepare", prepare_small_only)
     results = backend.infer(mixed_requests())
     assert backend.engine.max_batch == 1
     assert all(p.text for r in results for p in r.results)
@@ -110,7 +110,7 @@ def test_cuda_errors_other_than_oom_are_fatal(tiny_model_dir, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    monkeypatch.setattr(backend.engine.runner, "run", broken)
+    monkeypatch.setattr(backend.engine.runner, "prepare", broken)
     monkeypatch.setattr(backend.engine, "device", torch.device("cuda"))
     with pytest.raises(FatalBackendError):
         backend.infer(mixed_requests()[:1])
@@ -155,3 +155,28 @@ def test_compiled_kernels_keep_tokens_and_scores_and_leave_transformers_alone(ti
             assert (g.score is None) or g.score == pytest.approx(w.score, abs=1e-4)
     assert backend.engine.runner.shared.k.compiled
     assert modeling_llama.apply_rotary_pos_emb is rotary_before  # the reference path stays the library's
+
+
+def test_score_only_clips_return_at_once_while_others_decode(tiny_model_dir):
+    backend = backend_for(tiny_model_dir, describe="always")
+    describe, score_only = mixed_requests()[1], mixed_requests(describe=False)[0]
+    assert backend.streaming and backend.admit([describe]) == []
+    assert backend.busy
+    ready = backend.admit([score_only])
+    assert [r.request for r in ready] == [score_only] and ready[0].results[0].score is not None
+    done = []
+    while backend.busy:
+        done += backend.advance()
+    assert [r.request for r in done] == [describe]
+    want = backend.infer_reference([describe])[0]
+    assert [p.text for p in done[0].results] == [p.text for p in want.results]
+    assert done[0].results[0].score == pytest.approx(want.results[0].score, abs=1e-4)
+
+
+def test_abort_hands_back_every_clip_in_flight(tiny_model_dir):
+    backend = backend_for(tiny_model_dir, describe="always", max_batch=2)
+    requests = mixed_requests()[:3]
+    backend.admit(requests[:2])
+    backend.engine.waiting.append((requests[2], {}))
+    assert {id(r) for r in backend.abort()} == {id(r) for r in requests}
+    assert not backend.busy and backend.engine.runner.pool is None
