@@ -10,6 +10,7 @@ check the bench itself on a CPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -199,6 +200,38 @@ def components(engine, clips, batch: int) -> dict:
     return out
 
 
+def decode_attention(device, rows: int = 32, slots: int = 2, capacity: int = 1456, heads: int = 32,
+                     dim: int = 128, calls: int = 50) -> dict:
+    """Microseconds of one decoding step's attention (one layer) with each SDPA backend that takes
+    a boolean mask, and flash attention without one as the floor: the describe path's largest cost."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    if device.type != "cuda":
+        return {}
+    gen = torch.Generator(device=device).manual_seed(0)
+    q, k, v = (torch.randn(rows, heads, n, dim, device=device, dtype=torch.bfloat16, generator=gen)
+               for n in (slots, capacity, capacity))
+    mask = torch.zeros(rows, 1, slots, capacity, dtype=torch.bool, device=device)
+    mask[..., : capacity - 256] = True
+    out = {"rows": rows, "slots": slots, "capacity": capacity, "kv_gb": 2 * k.numel() * 2 / 1e9}
+    variants = {"default": (None, mask), "efficient": ([SDPBackend.EFFICIENT_ATTENTION], mask),
+                "cudnn": ([SDPBackend.CUDNN_ATTENTION], mask), "flash_no_mask": ([SDPBackend.FLASH_ATTENTION], None)}
+    for name, (backends, m) in variants.items():
+        try:
+            with sdpa_kernel(backends) if backends else contextlib.nullcontext():
+                torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+                sync(device)
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+                sync(device)
+            out[f"{name}_us"] = (time.perf_counter() - t0) / calls * 1e6
+        except RuntimeError as exc:
+            out[f"{name}_us"] = None
+            logger.info("decode attention %s: %s", name, str(exc).splitlines()[0])
+    return out
+
+
 def profile(engine, clips, batch: int, new: int, out_dir: str) -> None:
     """One score batch and one describe batch under torch.profiler: where device time goes."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
@@ -284,6 +317,8 @@ def main(argv=None) -> dict:
                  "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "prompts": [p.id for p in PROMPTS],
                  "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
     res["components"] = components(engine, clips, min(8, len(clips)))
+    res["decode_attention"] = decode_attention(device)
+    logger.info("decode attention %s", res["decode_attention"])
     logger.info("components %s", res["components"])
     res["score"] = [throughput(engine, clips, b, False, args.repeats) for b in score_b]
     logger.info("score %s", res["score"])

@@ -51,15 +51,6 @@ def rotary(q, k, cos, sin):
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
-def rotary_store(q, k, v, cos, sin, k_out, v_out):
-    """Rotary embedding of q and k, with k and v written into the KV slab (k_out, v_out): one pass
-    instead of three in the prefill. q None: K/V only. Returns the rotated q."""
-    q_rot, k_rot = rotary(k if q is None else q, k, cos, sin)
-    k_out.copy_(k_rot)
-    v_out.copy_(v)
-    return None if q is None else q_rot
-
-
 def clip_layer(act: Callable) -> Callable:
     """One CLIP encoder layer (pre-norm attention and MLP) over the module's weights, with q/k/v
     as one product. `act` is the tower's activation (QuickGELU for LLaVA's CLIP-L/14)."""
@@ -83,14 +74,13 @@ class Kernels:
     add_rms_norm: Callable
     silu_mul: Callable
     rotary: Callable
-    rotary_store: Callable
     clip_layer: Callable
     compiled: bool
 
 
 def kernels(compiled: bool, clip_act: Callable) -> Kernels:
     """The engine's kernels: compiled with dynamic shapes (CUDA), or the same functions eagerly."""
-    plain = Kernels(rms_norm, add_rms_norm, silu_mul, rotary, rotary_store, clip_layer(clip_act), compiled=False)
+    plain = Kernels(rms_norm, add_rms_norm, silu_mul, rotary, clip_layer(clip_act), compiled=False)
     if not compiled:
         return plain
     import torch._inductor.config as inductor_config
@@ -102,7 +92,25 @@ def kernels(compiled: bool, clip_act: Callable) -> Kernels:
     if hasattr(inductor_config, "emulate_precision_casts"):
         inductor_config.emulate_precision_casts = True
     logger.info("compiling the engine's fused kernels (dynamic shapes; first use compiles)")
-    return Kernels(*(torch.compile(fn, dynamic=True) for fn in
-                     (plain.rms_norm, plain.add_rms_norm, plain.silu_mul, plain.rotary, plain.rotary_store,
-                      plain.clip_layer)),
-                   compiled=True)
+    return Kernels(rms_norm=_by_rows(rms_norm, 1), add_rms_norm=_by_rows(add_rms_norm, 2),
+                   silu_mul=_by_rows(silu_mul, 1), rotary=torch.compile(rotary, dynamic=True),
+                   clip_layer=torch.compile(plain.clip_layer, dynamic=True), compiled=True)
+
+
+def _by_rows(fn: Callable, row_inputs: int) -> Callable:
+    """fn compiled over (rows, features) views of its first `row_inputs` tensors, only the row count
+    symbolic: the kernels are specialised to the model's feature sizes (no index arithmetic over
+    symbolic sizes) and still serve every batch, prefill and decoding step alike."""
+    compiled = torch.compile(fn)
+
+    def call(*args):
+        lead = args[0].shape[:-1]
+        flat = [a.reshape(-1, a.shape[-1]) for a in args[:row_inputs]]
+        for a in flat:
+            torch._dynamo.maybe_mark_dynamic(a, 0)
+        out = compiled(*flat, *args[row_inputs:])
+        if isinstance(out, tuple):
+            return tuple(o.view(*lead, o.shape[-1]) for o in out)
+        return out.view(*lead, out.shape[-1])
+
+    return call

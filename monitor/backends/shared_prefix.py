@@ -54,12 +54,13 @@ class SharedPrefixLM:
         positions = torch.arange(length, device=hidden.device)[None].expand(n, -1)
 
         def attend(i, q, k, v, cos, sin):
-            # Rotary embedding and the K/V store in one pass; attention then reads K/V from the slab.
-            k_dst, v_dst = k_slabs[i][:n, :, :length], v_slabs[i][:n, :, :length]
-            q = self.k.rotary_store(q, k, v, cos, sin, k_dst, v_dst)
-            if q is None:
+            kv_only = q is None  # the last layer: its K/V is all anything reads
+            q, k = self.k.rotary(k if kv_only else q, k, cos, sin)
+            k_slabs[i][:n, :, :length].copy_(k)
+            v_slabs[i][:n, :, :length].copy_(v)
+            if kv_only:
                 return None
-            return F.scaled_dot_product_attention(q, k_dst, v_dst, is_causal=True, scale=self.scaling, **self.gqa)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scaling, **self.gqa)
 
         self._run(hidden, positions, attend, kv_only_last=True)
 
