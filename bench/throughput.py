@@ -290,6 +290,8 @@ def parse_args(argv=None):
     ap.add_argument("--alert-share", type=float, default=0.1, help="share of clips over the threshold in the "
                     "on_alert latency run")
     ap.add_argument("--compile", choices=["on", "off"], default="on", help="model.compile: the engine's fused kernels")
+    ap.add_argument("--fidelity-only", action="store_true", help="only the fidelity checks (e.g. with --compile off, "
+                    "to tell the compiled kernels' rounding from the rest)")
     ap.add_argument("--tag", default="", help="suffix of the output file name (throughput<tag>.json)")
     ap.add_argument("--profile", type=int, default=0, help="also profile one describe batch of this many clips")
     ap.add_argument("--baseline", default=None, help="baseline.json written by the seed baseline in the same job")
@@ -316,6 +318,15 @@ def main(argv=None) -> dict:
                  "arch": args.arch, "dtype": str(dtype).replace("torch.", ""), "frames": args.frames,
                  "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "prompts": [p.id for p in PROMPTS],
                  "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
+    if args.fidelity_only:
+        engine.config.max_new_tokens = 1
+        res["fidelity"] = fidelity(engine, ReferenceRunner(model, processor, device, dtype, max_new_tokens=1),
+                                   clips[: args.fidelity_clips])
+        res["decode_agreement"] = decode_agreement(engine, model, processor, clips[: min(4, len(clips))])
+        print("fidelity", json.dumps(res["fidelity"]), "\ndecode agreement", json.dumps(res["decode_agreement"]))
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / f"throughput{args.tag}.json").write_text(json.dumps(res, indent=1))
+        return res
     res["components"] = components(engine, clips, min(8, len(clips)))
     res["decode_attention"] = decode_attention(device)
     logger.info("decode attention %s", res["decode_attention"])

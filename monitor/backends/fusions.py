@@ -41,14 +41,18 @@ def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
 
 
 def rotary(q, k, cos, sin):
-    """Llama's rotary embedding of q and k (batch, heads, tokens, head dim); cos/sin (batch, tokens, dim)."""
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    """Llama's rotary embedding of q and k laid out token-major, (..., heads * head dim), with cos
+    and sin (..., head dim): the arithmetic of transformers' apply_rotary_pos_emb."""
+    dim = cos.shape[-1]
+    cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)
 
-    def rotate_half(x):
-        half = x.shape[-1] // 2
-        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    def embed(x):
+        x = x.view(*x.shape[:-1], x.shape[-1] // dim, dim)
+        half = dim // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return (x * cos + rotated * sin).flatten(-2)
 
-    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+    return embed(q), embed(k)
 
 
 def clip_layer(act: Callable) -> Callable:
@@ -93,7 +97,7 @@ def kernels(compiled: bool, clip_act: Callable) -> Kernels:
         inductor_config.emulate_precision_casts = True
     logger.info("compiling the engine's fused kernels (dynamic shapes; first use compiles)")
     return Kernels(rms_norm=_by_rows(rms_norm, 1), add_rms_norm=_by_rows(add_rms_norm, 2),
-                   silu_mul=_by_rows(silu_mul, 1), rotary=torch.compile(rotary, dynamic=True),
+                   silu_mul=_by_rows(silu_mul, 1), rotary=_by_rows(rotary, 4),
                    clip_layer=torch.compile(plain.clip_layer, dynamic=True), compiled=True)
 
 

@@ -53,12 +53,10 @@ class SharedPrefixLM:
         n, length, _ = hidden.shape
         positions = torch.arange(length, device=hidden.device)[None].expand(n, -1)
 
-        def attend(i, q, k, v, cos, sin):
-            kv_only = q is None  # the last layer: its K/V is all anything reads
-            q, k = self.k.rotary(k if kv_only else q, k, cos, sin)
+        def attend(i, q, k, v):
             k_slabs[i][:n, :, :length].copy_(k)
             v_slabs[i][:n, :, :length].copy_(v)
-            if kv_only:
+            if q is None:  # the last layer: its K/V is all anything reads
                 return None
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scaling, **self.gqa)
 
@@ -69,8 +67,7 @@ class SharedPrefixLM:
         """hidden (N, Q, D) for Q query tokens a clip, positions (N, Q), write_cols (Q,) or (N, Q) slab
         columns of their K/V, mask (N, 1, Q, capacity) True where a query may attend. Returns the final
         normed hidden states (N, Q, D)."""
-        def attend(i, q, k, v, cos, sin):
-            q, k = self.k.rotary(q, k, cos, sin)
+        def attend(i, q, k, v):
             _store(k_slabs[i], write_cols, k)
             _store(v_slabs[i], write_cols, v)
             return F.scaled_dot_product_attention(q, k_slabs[i], v_slabs[i], attn_mask=mask, scale=self.scaling,
@@ -90,11 +87,12 @@ class SharedPrefixLM:
                 q_rows = qkv.sizes[0]
                 k, v = F.linear(h, qkv.weight[q_rows:], None if qkv.bias is None else qkv.bias[q_rows:]).split(
                     qkv.sizes[1:], dim=-1)
-                attend(i, None, self._heads(k, self.kv_heads), self._heads(v, self.kv_heads), cos, sin)
+                _, k = self.k.rotary(k, k, cos, sin)
+                attend(i, None, self._heads(k, self.kv_heads), self._heads(v, self.kv_heads))
                 return None
             q, k, v = qkv.split(F.linear(h, qkv.weight, qkv.bias))
-            o = attend(i, self._heads(q, self.heads), self._heads(k, self.kv_heads), self._heads(v, self.kv_heads),
-                       cos, sin)
+            q, k = self.k.rotary(q, k, cos, sin)  # token-major, before the heads are split off
+            o = attend(i, self._heads(q, self.heads), self._heads(k, self.kv_heads), self._heads(v, self.kv_heads))
             norm = layer.post_attention_layernorm
             hidden, h = self.k.add_rms_norm(hidden, attn.o_proj(o.transpose(1, 2).reshape(n, q_len, -1)),
                                             norm.weight, norm.variance_epsilon)
