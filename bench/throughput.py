@@ -290,6 +290,8 @@ def parse_args(argv=None):
     ap.add_argument("--alert-share", type=float, default=0.1, help="share of clips over the threshold in the "
                     "on_alert latency run")
     ap.add_argument("--compile", choices=["on", "off"], default="on", help="model.compile: the engine's fused kernels")
+    ap.add_argument("--eager-kernels", default="", help="comma-separated Kernels fields to run uncompiled "
+                    "(rms_norm, add_rms_norm, silu_mul, rotary, clip_layer): which compiled kernel moves the numbers")
     ap.add_argument("--fidelity-only", action="store_true", help="only the fidelity checks (e.g. with --compile off, "
                     "to tell the compiled kernels' rounding from the rest)")
     ap.add_argument("--tag", default="", help="suffix of the output file name (throughput<tag>.json)")
@@ -311,12 +313,20 @@ def main(argv=None) -> dict:
                          compile=args.compile == "on")
     engine = Engine(model, processor, config, device, dtype)
     engine.ignore_eos = True
+    if args.eager_kernels:
+        from monitor.backends.fusions import kernels as plain_kernels
+        from monitor.backends.vision import vision_model
+
+        plain = plain_kernels(False, vision_model(model.model.vision_tower).encoder.layers[0].mlp.activation_fn)
+        for name in args.eager_kernels.split(","):
+            setattr(engine.runner.shared.k, name, getattr(plain, name))
     score_b = [int(b) for b in args.score_batches.split(",")]
     describe_b = [int(b) for b in args.describe_batches.split(",")]
     clips = make_clips(max(score_b + describe_b + [args.fidelity_clips]), args.frames, h, w)
     res: dict = {"card": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
                  "arch": args.arch, "dtype": str(dtype).replace("torch.", ""), "frames": args.frames,
-                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on", "prompts": [p.id for p in PROMPTS],
+                 "frame_size": args.size, "new_tokens": args.new, "compile": args.compile == "on",
+                 "eager_kernels": args.eager_kernels, "prompts": [p.id for p in PROMPTS],
                  "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
     if args.fidelity_only:
         engine.config.max_new_tokens = 1

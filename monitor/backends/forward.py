@@ -114,10 +114,12 @@ class BatchRunner:
             return pool
         if pool is not None and pool.active:
             return None
-        self.pool = None
-        pool = DecodePool(self, layout, max(rows, pool.rows if pool else 0), max_new, ignore_eos, self.use_graphs)
-        self.pool = pool
-        return pool
+        rows = max(rows, pool.rows if pool else 0)
+        # Let go of the old pool (its graphs and slab views) before the buffer may grow: holding it
+        # here kept both buffers alive (seen: a 48-clip pool after a 32-clip one ran out of memory).
+        self.pool = pool = None
+        self.pool = DecodePool(self, layout, rows, max_new, ignore_eos, self.use_graphs)
+        return self.pool
 
     @torch.inference_mode()
     def run(self, pixels: torch.Tensor, prompts: Sequence[Sequence[SplitPrompt]], max_new_tokens: int = 0,
