@@ -42,12 +42,15 @@ class ModelConfig(Section):
         "sdpa", description="Attention kernel passed to from_pretrained.")
     max_new_tokens: int = Field(160, ge=1, le=1024, description="Most tokens generated for one description; the "
                                 "anomaly answer with its JSON verdict (alerts.structured_verdict) needs about 100 to 150.")
-    max_batch: int = Field(8, ge=1, le=256, description="Most clips the engine runs in one batch.")
-    max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the engine waits to fill a batch.")
+    max_batch: int = Field(8, ge=1, le=256, description="Most clips the engine scores in one batch, and the "
+                           "rows of its decoding pool: the most clips decoding descriptions at once (continuous "
+                           "batching: a clip joins as soon as a row is free).")
+    max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the engine waits to fill a batch when it is "
+                             "idle; while descriptions decode, new clips join between decoding steps without waiting.")
     local_files_only: bool = Field(False, description="Never contact the hub (set HF_HUB_OFFLINE=1 to the same effect).")
     engine: Literal["fast", "reference"] = Field(
         "fast", description="transformers backend: fast (batched clips, shared video prefix, one-forward scores, "
-        "batched decoding) or reference (HF processor + generate per clip and prompt; slow, for fidelity checks).")
+        "continuous batching of descriptions) or reference (HF processor + generate per clip and prompt; slow, for fidelity checks).")
     describe: Literal["always", "on_alert", "every_n"] = Field(
         "always", description="When descriptions are decoded for a clip whose request asks for them: always; "
         "on_alert (only when a scored prompt's score reaches score_threshold); every_n (every describe_every-th "
@@ -55,12 +58,15 @@ class ModelConfig(Section):
     describe_every: int = Field(6, ge=1, le=10_000, description="describe: every_n describes every n-th clip of a camera.")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="describe: on_alert decodes descriptions "
                                    "when a scored prompt's P(Yes) is at least this.")
-    compile: bool | None = Field(None, description="Fuse the language model's elementwise work (RMSNorm, rotary "
-                                 "embedding, SiLU-multiply) with torch.compile, dynamic shapes, compiled in warmup() "
-                                 "(about 10 s on an H200); matrix products and attention stay the library's. Unset: on "
-                                 "with CUDA, off on CPU (there it needs a C++ compiler and gains little).")
+    compile: bool | None = Field(None, description="Fuse the engine's elementwise work (RMSNorm with the residual "
+                                 "addition, rotary embedding, SiLU-multiply, the CLIP layers' norms and activations) "
+                                 "with torch.compile, compiled in warmup() (about 20 s on an H100); matrix products and "
+                                 "attention stay torch's. Scores then differ from plain bf16 generate by rounding "
+                                 "(up to about 0.02 on the 7B architecture; 0.01 uncompiled). Unset: on with CUDA, off "
+                                 "on CPU (there it needs a C++ compiler and gains little).")
     batch_shapes: list[int] = Field([1, 8], min_length=1, description="Clip batch sizes run once by warmup() "
-                                    "before readiness (kernel selection, memory reservation); at most max_batch.")
+                                    "before readiness (kernel selection and compilation, memory reservation); every "
+                                    "decoding graph of the pool is captured then too. At most max_batch.")
 
 
 class WindowConfig(Section):
