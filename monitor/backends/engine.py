@@ -65,8 +65,7 @@ class Engine:
     @property
     def busy(self) -> bool:
         """Clips are decoding or waiting for a row of the decoding pool."""
-        pool = self.runner.pool
-        return bool(self.waiting) or (pool is not None and pool.active > 0)
+        return bool(self.waiting) or self._decoding()
 
     def room(self) -> int:
         """How many new clips admit() should take now: free pool rows when every clip is described,
@@ -97,10 +96,9 @@ class Engine:
     def advance(self) -> list[InferenceResult]:
         """A few decoding steps; returns the clips whose descriptions finished."""
         with self._device_errors():
-            pool = self.runner.pool
             done = []
-            if pool is not None and pool.active:
-                for finished in pool.advance():
+            if self._decoding():
+                for finished in self.runner.pool.advance():
                     request, scores, prompts = self.inflight.pop(finished.tag)
                     texts = {p.id: self._text(row) for p, row in zip(prompts, finished.tokens)}
                     done.append(self._result(request, scores, texts))
@@ -179,8 +177,7 @@ class Engine:
     def _fill(self) -> None:
         """Move waiting clips into free rows of the decoding pool (clips of one frame count a time)."""
         while self.waiting:
-            pool = self.runner.pool
-            free = self.max_batch if pool is None or not pool.active else pool.free
+            free = self._free_rows()
             frames = len(self.waiting[0][0].clip.frames)
             group = []
             for item in list(self.waiting):
@@ -194,13 +191,24 @@ class Engine:
                 if not self._join(group):
                     return
             except _OOM:
-                if len(group) == 1 and (pool is None or not pool.active):
+                idle = not self._decoding()
+                if len(group) == 1 and idle:
                     self._forget(group)
                     raise
                 self._shrink(len(group))
-                if pool is None or not pool.active:
+                if idle:
                     self.runner.release()
                 return  # the group stays waiting; it is tried again, smaller, after the next steps
+
+    # No reference to the pool is held across _join: a pool being replaced by a larger one must be
+    # freed before the larger one is allocated (seen: 48 rows after 32 ran out of memory on an H100).
+    def _free_rows(self) -> int:
+        pool = self.runner.pool
+        return self.max_batch if pool is None or not pool.active else pool.free
+
+    def _decoding(self) -> bool:
+        pool = self.runner.pool
+        return pool is not None and pool.active > 0
 
     def _join(self, group) -> bool:
         requests = [r for r, _ in group]
