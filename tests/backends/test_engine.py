@@ -180,3 +180,17 @@ def test_abort_hands_back_every_clip_in_flight(tiny_model_dir):
     backend.engine.waiting.append((requests[2], {}))
     assert {id(r) for r in backend.abort()} == {id(r) for r in requests}
     assert not backend.busy and backend.engine.runner.pool is None
+
+
+@pytest.mark.slow
+def test_after_warmup_new_batch_sizes_compile_nothing(tiny_model_dir):
+    from torch._dynamo.utils import counters
+
+    backend = backend_for(tiny_model_dir, compile=True, batch_shapes=[1, 2], max_batch=4)
+    backend.warmup((ANOMALY, ROAD), frames=2)
+    compiled = counters["stats"]["unique_graphs"]
+    assert compiled > 0  # the warm-up compiled the kernels
+    requests = [InferenceRequest(clip=make_clip(40 + i, frames=2), prompts=(ANOMALY, ROAD)) for i in range(3)]
+    backend.infer(requests)                                    # 3 clips: a size warm-up never ran
+    backend.infer([InferenceRequest(clip=r.clip, prompts=r.prompts, describe=False) for r in requests])
+    assert counters["stats"]["unique_graphs"] == compiled
