@@ -209,17 +209,14 @@ def decode_attention(device, rows: int = 32, slots: int = 2, capacity: int = 145
     if device.type != "cuda":
         return {}
     gen = torch.Generator(device=device).manual_seed(0)
-    # Token-major, as the engine's slabs are (rows, positions, heads, dim), read through a transposed view.
-    q, k, v = (torch.randn(rows, n, heads, dim, device=device, dtype=torch.bfloat16, generator=gen).transpose(1, 2)
+    q, k, v = (torch.randn(rows, heads, n, dim, device=device, dtype=torch.bfloat16, generator=gen)
                for n in (slots, capacity, capacity))
     mask = torch.zeros(rows, 1, slots, capacity, dtype=torch.bool, device=device)
     mask[..., : capacity - 256] = True
     out = {"rows": rows, "slots": slots, "capacity": capacity, "kv_gb": 2 * k.numel() * 2 / 1e9}
-    variants = {"default": (None, mask, k, v), "efficient": ([SDPBackend.EFFICIENT_ATTENTION], mask, k, v),
-                "cudnn": ([SDPBackend.CUDNN_ATTENTION], mask, k, v),
-                "flash_no_mask": ([SDPBackend.FLASH_ATTENTION], None, k, v),
-                "heads_first_default": (None, mask, k.contiguous(), v.contiguous())}
-    for name, (backends, m, k, v) in variants.items():
+    variants = {"default": (None, mask), "efficient": ([SDPBackend.EFFICIENT_ATTENTION], mask),
+                "cudnn": ([SDPBackend.CUDNN_ATTENTION], mask), "flash_no_mask": ([SDPBackend.FLASH_ATTENTION], None)}
+    for name, (backends, m) in variants.items():
         try:
             with sdpa_kernel(backends) if backends else contextlib.nullcontext():
                 torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)

@@ -47,8 +47,8 @@ class DecodePool:
         self.max_new, self.ignore_eos, self.use_graphs = max_new, ignore_eos, use_graphs
         dtype, device = runner.embed.weight.dtype, runner.embed.weight.device
         slabs = runner.slabs(rows, layout.capacity, device, dtype)
-        self.k = [s[:, : layout.capacity] for s in slabs.k]
-        self.v = [s[:, : layout.capacity] for s in slabs.v]
+        self.k = [s[:, :, : layout.capacity] for s in slabs.k]
+        self.v = [s[:, :, : layout.capacity] for s in slabs.v]
         slots, cap = layout.slots, layout.capacity
         self.park = cap - 1  # the column finished rows write to: beyond every block (see Layout)
         self.state = {

@@ -54,12 +54,11 @@ class SharedPrefixLM:
         positions = torch.arange(length, device=hidden.device)[None].expand(n, -1)
 
         def attend(i, q, k, v):
-            k_slabs[i][:n, :length].copy_(k)
-            v_slabs[i][:n, :length].copy_(v)
+            k_slabs[i][:n, :, :length].copy_(k)
+            v_slabs[i][:n, :, :length].copy_(v)
             if q is None:  # the last layer: its K/V is all anything reads
                 return None
-            return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                                  is_causal=True, scale=self.scaling, **self.gqa)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scaling, **self.gqa)
 
         self._run(hidden, positions, attend, kv_only_last=True)
 
@@ -71,8 +70,7 @@ class SharedPrefixLM:
         def attend(i, q, k, v):
             _store(k_slabs[i], write_cols, k)
             _store(v_slabs[i], write_cols, v)
-            return F.scaled_dot_product_attention(q.transpose(1, 2), k_slabs[i].transpose(1, 2),
-                                                  v_slabs[i].transpose(1, 2), attn_mask=mask, scale=self.scaling,
+            return F.scaled_dot_product_attention(q, k_slabs[i], v_slabs[i], attn_mask=mask, scale=self.scaling,
                                                   **self.gqa)
 
         return self._run(hidden, positions, attend)
@@ -90,7 +88,7 @@ class SharedPrefixLM:
                 k, v = F.linear(h, qkv.weight[q_rows:], None if qkv.bias is None else qkv.bias[q_rows:]).split(
                     qkv.sizes[1:], dim=-1)
                 _, k = self.k.rotary(k, k, cos, sin)
-                attend(i, None, self._heads(k, self.kv_heads), self._heads(v, self.kv_heads))  # token-major
+                attend(i, None, self._heads(k, self.kv_heads), self._heads(v, self.kv_heads))
                 return None
             q, k, v = qkv.split(F.linear(h, qkv.weight, qkv.bias))
             q, k = self.k.rotary(q, k, cos, sin)  # token-major, before the heads are split off
@@ -103,18 +101,17 @@ class SharedPrefixLM:
         return h
 
     def _heads(self, x: torch.Tensor, heads: int) -> torch.Tensor:
-        """(N, T, heads * dim) -> (N, T, heads, dim), token-major like the slabs; attention transposes."""
         n, t, _ = x.shape
-        return x.view(n, t, heads, self.head_dim)
+        return x.view(n, t, heads, self.head_dim).transpose(1, 2)
 
 
 def _store(slab: torch.Tensor, cols: torch.Tensor, x: torch.Tensor) -> None:
-    """Write x (N, Q, heads, dim) into slab positions cols: (Q,) alike for every row, or (N, Q)."""
+    """Write x (N, heads, Q, dim) into slab columns cols: (Q,) alike for every row, or (N, Q)."""
     x = x.to(slab.dtype)
     if cols.dim() == 1:
-        slab.index_copy_(1, cols, x)
+        slab.index_copy_(2, cols, x)
     else:
-        slab.scatter_(1, cols[:, :, None, None].expand_as(x), x)
+        slab.scatter_(2, cols[:, None, :, None].expand_as(x), x)
 
 
 class Layout:
