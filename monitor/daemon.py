@@ -52,6 +52,7 @@ class Monitor:
                                    max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
                                    on_error=self._on_batch_error,
                                    on_batch=lambda size, seconds: self.metrics.batch.observe(size))
+        self.metrics.on_scrape(self._refresh_metrics)
         self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
         self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
         self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
@@ -105,11 +106,22 @@ class Monitor:
                 next_beat = now + HEARTBEAT_S
             if now >= next_health:
                 self._worker_status("running", "", stats=self.stats())
-                self.metrics.dropped.set(self.scheduler.stats.dropped)
-                self.metrics.outbox.set(self.publisher.backlog)
                 self._prune_evidence()
                 next_health = now + HEALTH_EVERY_S
         return self.shutdown()
+
+    def _refresh_metrics(self) -> None:
+        """Counters kept by the scheduler, the publisher and the alert engine, copied at scrape time."""
+        m, s = self.metrics, self.scheduler.stats
+        m.dropped.set(s.dropped)
+        m.failed.set(s.failed)
+        m.pending.set(self.scheduler.pending)
+        m.outbox.set(self.publisher.backlog)
+        for path, n in dict(self.publisher.stats).items():
+            m.published.labels(path).set(n)
+        for reason, n in dict(self.alerts.suppressed).items():
+            m.suppressed.labels(reason).set(n)
+        m.unparsed.set(self.alerts.unparsed_verdicts)
 
     def _start_http(self) -> None:
         if not self.config.metrics.enabled:

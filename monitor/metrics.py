@@ -44,6 +44,16 @@ class Metrics:
         self.outbox = Gauge("monitor_outbox_bytes", "Bytes waiting in the outbox while Redis is away.", registry=r)
         self.ready = Gauge("monitor_ready", "1 once the model is loaded and warmed up and cameras started.",
                            registry=r)
+        self.failed = Gauge("monitor_clips_failed_total", "Clips the model failed on.", registry=r)
+        self.pending = Gauge("monitor_clips_pending", "Clips waiting for the model (one a camera at most).", registry=r)
+        self.published = Gauge("monitor_published_total", "Messages by how they reached Redis: direct, queued "
+                               "(to the outbox), flushed (from it), already_landed, dropped, sink_errors.",
+                               ["path"], registry=r)
+        self.suppressed = Gauge("monitor_alerts_suppressed_total", "Alert messages not sent: cooldown, duplicate.",
+                                ["reason"], registry=r)
+        self.unparsed = Gauge("monitor_verdicts_unparsed_total", "Anomaly answers without a usable JSON verdict "
+                              "(their text was used instead).", registry=r)
+        self._refreshers: list[Callable[[], None]] = []
 
     def source_status(self, camera: str, state: str, stats: dict) -> None:
         self.camera_state.labels(camera).set(1 if state == "online" else 0)
@@ -62,7 +72,16 @@ class Metrics:
             except KeyError:
                 pass
 
+    def on_scrape(self, refresh: Callable[[], None]) -> None:
+        """Run `refresh` before every render, so counters kept elsewhere are current when scraped."""
+        self._refreshers.append(refresh)
+
     def render(self) -> bytes:
+        for refresh in self._refreshers:
+            try:
+                refresh()
+            except Exception:  # a scrape must still answer
+                logger.exception("refreshing metrics failed")
         return generate_latest(self.registry)
 
 

@@ -87,6 +87,10 @@ def test_metrics_health_and_readiness_are_served(redis_config, tiny_model_dir, t
         text = urllib.request.urlopen(f"{base}/metrics").read().decode()
         assert 'monitor_descriptions_total{camera="cam-a",prompt="anomaly"}' in text
         assert "monitor_clip_latency_seconds_bucket" in text and "monitor_ready 1.0" in text
+        published = [line for line in text.splitlines() if line.startswith('monitor_published_total{path="direct"}')]
+        assert published and float(published[0].split()[-1]) >= 2  # counted at scrape time, not every 30 s
+        assert 'monitor_alerts_suppressed_total{reason="cooldown"}' in text
+        assert "monitor_verdicts_unparsed_total" in text and "monitor_clips_failed_total 0.0" in text
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"{base}/nothing")
     finally:
