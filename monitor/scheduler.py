@@ -80,7 +80,8 @@ class Scheduler:
         return True
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the batch in hand, drop what is pending, and stop the thread."""
+        """Finish the clips in hand (a streaming backend: every clip in flight), drop what is pending, and
+        stop the thread."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
