@@ -45,6 +45,7 @@ class Engine:
         self.max_batch = config.max_batch  # halves on OOM and stays there; also the decoding pool's rows
         self.waiting: deque = deque()          # (request, scores) to describe, waiting for pool rows
         self.inflight: dict[int, tuple] = {}   # pool tag -> (request, scores, prompts)
+        self.decode_floor = (1, 0)             # (prompt slots, suffix tokens) the pool's layout holds at least
         self._serial = itertools.count()
         self.ignore_eos = False  # benchmarks only: decode exactly max_new_tokens, as the seed baseline does
 
@@ -163,9 +164,10 @@ class Engine:
         logger.debug("scored %d clips in %.3f s", len(chunk), time.perf_counter() - t0)
         return {i: {p.id: scores[c][slot] for slot, p in enumerate(prompts[c])} for c, i in enumerate(chunk)}
 
-    def _prepare(self, requests, prompts, max_new: int):
+    def _prepare(self, requests, prompts, max_new: int, at_least: tuple[int, int] = (1, 0)):
         pixels = self.preprocess([r.clip.frames for r in requests])
-        return self.runner.prepare(pixels, [[self.splitter.split(p) for p in ps] for ps in prompts], max_new)
+        return self.runner.prepare(pixels, [[self.splitter.split(p) for p in ps] for ps in prompts], max_new,
+                                   at_least)
 
     def _shrink(self, failed_size: int) -> None:
         self.max_batch = max(1, failed_size // 2)
@@ -213,7 +215,12 @@ class Engine:
     def _join(self, group) -> bool:
         requests = [r for r, _ in group]
         prompts = [list(r.prompts) for r in requests]
-        prepared = self._prepare(requests, prompts, self.config.max_new_tokens)
+        # The pool's layout is the largest seen (warm-up runs every configured prompt), so a dashcam's
+        # two prompts and a fixed camera's one share it instead of waiting for each other to drain.
+        splits = [self.splitter.split(p) for ps in prompts for p in ps]
+        self.decode_floor = (max(self.decode_floor[0], max(len(ps) for ps in prompts)),
+                             max(self.decode_floor[1], max(len(s.suffix) for s in splits)))
+        prepared = self._prepare(requests, prompts, self.config.max_new_tokens, self.decode_floor)
         pool = self.runner.pool_for(prepared.layout, self.max_batch, self.config.max_new_tokens, self.ignore_eos)
         if pool is None or pool.free < len(group):
             return False  # the pool is busy with clips of another shape; these wait for it to drain

@@ -75,18 +75,21 @@ class BatchRunner:
 
     # -- preparation ----------------------------------------------------------------------------
     @torch.inference_mode()
-    def prepare(self, pixels: torch.Tensor, prompts: Sequence[Sequence[SplitPrompt]], max_new_tokens: int) -> Prepared:
-        """pixels (n, K, 3, H, W); prompts[c]: the split prompts of clip c, all with one prefix."""
+    def prepare(self, pixels: torch.Tensor, prompts: Sequence[Sequence[SplitPrompt]], max_new_tokens: int,
+                at_least: tuple[int, int] = (1, 0)) -> Prepared:
+        """pixels (n, K, 3, H, W); prompts[c]: the split prompts of clip c, all with one prefix. The layout
+        has at least at_least = (prompt slots, suffix tokens), so clips of cameras with fewer or shorter
+        prompts fit the decoding pool sized for the largest."""
         n, device = pixels.shape[0], pixels.device
         prefix_ids = prompts[0][0].prefix
         if len(prompts) != n or any(not ps or any(p.prefix != prefix_ids for p in ps) for ps in prompts):
             raise ValueError("one non-empty prompt list per clip, all prompts with one prefix")
-        slots = max(len(ps) for ps in prompts)
+        slots = max(max(len(ps) for ps in prompts), at_least[0])
         suffixes = [[p.suffix for p in ps] + [None] * (slots - len(ps)) for ps in prompts]
         feats = self.video_features(pixels)
         prefix = torch.tensor(prefix_ids, device=device)
         x = torch.cat([self.embed(prefix)[None].expand(n, -1, -1), feats.to(self.embed.weight.dtype)], dim=1)
-        longest = max(len(s) for row in suffixes for s in row if s is not None)
+        longest = max(max(len(s) for row in suffixes for s in row if s is not None), at_least[1])
         layout = Layout(x.shape[1], -(-longest // SUFFIX_ROUND) * SUFFIX_ROUND + max_new_tokens, slots)
         return Prepared(x, suffixes, layout)
 

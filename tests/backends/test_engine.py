@@ -194,3 +194,19 @@ def test_after_warmup_new_batch_sizes_compile_nothing(tiny_model_dir):
     backend.infer(requests)                                    # 3 clips: a size warm-up never ran
     backend.infer([InferenceRequest(clip=r.clip, prompts=r.prompts, describe=False) for r in requests])
     assert counters["stats"]["unique_graphs"] == compiled
+
+
+def test_clips_with_fewer_prompts_join_the_pool_beside_clips_with_more(tiny_model_dir):
+    backend = backend_for(tiny_model_dir, describe="always", batch_shapes=[1])
+    backend.warmup((ANOMALY, ROAD), frames=8)                 # as the daemon does, with every prompt
+    dashcam = InferenceRequest(clip=make_clip(51), prompts=(ANOMALY, ROAD))
+    fixed = InferenceRequest(clip=make_clip(52), prompts=(ANOMALY,))
+    backend.admit([dashcam])
+    backend.admit([fixed])                                    # the dashcam clip is still decoding
+    assert len(backend.engine.inflight) == 2 and not backend.engine.waiting
+    done = []
+    while backend.busy:
+        done += backend.advance()
+    want = {id(r.request): r for r in backend.infer_reference([dashcam, fixed])}
+    for got in done:
+        assert [p.text for p in got.results] == [p.text for p in want[id(got.request)].results]
