@@ -29,29 +29,8 @@ class FramePreprocessor:
         self.std = [s / rescale for s in video_processor.image_std]
         self.resample = video_processor.resample
         self.device, self.dtype = device, dtype
-        self._staging: dict[tuple, list] = {}  # frame shape -> [pinned buffer, event of its last copy]
         if not (video_processor.do_resize and video_processor.do_center_crop and video_processor.do_normalize):
             raise ValueError("the fast engine implements resize + centre crop + normalize; this processor differs")
-
-    def _upload(self, host: torch.Tensor) -> torch.Tensor:
-        """Frames to the device through a pinned buffer kept per frame shape. A fresh pinned copy a
-        clip (`pin_memory()`) cost 8 ms a clip on some GPU hosts and 0.4 on others (H100, 2026-11-26)."""
-        if self.device.type != "cuda":
-            return host
-        slot = self._staging.get(tuple(host.shape))
-        if slot is None:
-            if len(self._staging) >= 4:  # cameras of many frame sizes: start over rather than grow
-                for _, event in self._staging.values():
-                    event.synchronize()
-                self._staging.clear()
-            slot = self._staging[tuple(host.shape)] = [torch.empty(host.shape, dtype=host.dtype, pin_memory=True),
-                                                       torch.cuda.Event()]
-        buffer, event = slot
-        event.synchronize()  # the last copy out of this buffer has finished
-        buffer.copy_(host)
-        x = buffer.to(self.device, non_blocking=True)
-        event.record()
-        return x
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """Short side to `shortest_edge`, long side scaled and truncated, as transformers does."""
@@ -69,7 +48,9 @@ class FramePreprocessor:
     def one(self, video: np.ndarray) -> torch.Tensor:
         from torchvision.transforms.v2 import functional as tvF
 
-        x = self._upload(torch.from_numpy(np.ascontiguousarray(video)))
+        x = torch.from_numpy(np.ascontiguousarray(video))
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2)
         oh, ow = self.output_size(x.shape[-2], x.shape[-1])
         if (oh, ow) != tuple(x.shape[-2:]):
