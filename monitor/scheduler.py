@@ -137,20 +137,22 @@ class Scheduler:
                 if not batch:
                     return
             if not streaming:
-                self._run(batch)
+                self._run(batch, self.backend.infer)
                 continue
             if batch:
-                self._admit(batch)
+                self._run(batch, self.backend.admit)
             if self.fatal is None and self.backend.busy:
                 self._advance()
 
-    # -- streaming backends ---------------------------------------------------------------------
-    def _admit(self, batch: list[tuple[InferenceRequest, float]]) -> None:
+    # -- handing clips to the backend ----------------------------------------------------------
+    def _run(self, batch: list[tuple[InferenceRequest, float]], call: Callable) -> None:
+        """Hand a batch to the backend (`infer`: whole batch; `admit`: a streaming backend, which
+        returns what is finished already) and deliver the results."""
         requests = [req for req, _ in batch]
         self._queued.update((id(req), queued_at) for req, queued_at in batch)
         started = time.monotonic()
         try:
-            results = self.backend.admit(requests)
+            results = call(requests)
         except Exception as exc:
             self._failed(requests, exc)
             return
@@ -187,34 +189,5 @@ class Scheduler:
             self.stats.completed += 1
             try:
                 self.on_result(result, now - queued_at)
-            except Exception:
-                logger.exception("publishing the result of camera %s failed", result.request.clip.camera_id)
-
-    # -- batch-at-a-time backends ---------------------------------------------------------------
-
-    def _run(self, batch: list[tuple[InferenceRequest, float]]) -> None:
-        requests = [req for req, _ in batch]
-        started = time.monotonic()
-        try:
-            results = self.backend.infer(requests)
-        except FatalBackendError as exc:
-            logger.critical("model backend failed for good: %s", exc)
-            self.fatal = exc
-            self.on_error(requests, exc)
-            return
-        except Exception as exc:  # one bad batch must not stop the monitor
-            logger.exception("model failed on a batch of %d clips", len(requests))
-            self.stats.failed += len(requests)
-            self.on_error(requests, exc)
-            return
-        done = time.monotonic()
-        self.stats.batches += 1
-        self.stats.last_batch_size = len(requests)
-        self.stats.last_batch_seconds = done - started
-        self.on_batch(len(requests), done - started)
-        for result, (_, queued_at) in zip(results, batch):
-            self.stats.completed += 1
-            try:
-                self.on_result(result, done - queued_at)
             except Exception:
                 logger.exception("publishing the result of camera %s failed", result.request.clip.camera_id)

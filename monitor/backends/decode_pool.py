@@ -17,12 +17,12 @@ token into a scratch column of the output.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from monitor.backends.shared_prefix import Layout, suffix_inputs
+from monitor.backends.shared_prefix import Layout
 
 logger = logging.getLogger(__name__)
 STEPS_PER_ADVANCE = 8  # decoding steps between looks at which rows finished (each look syncs the device)
@@ -38,7 +38,7 @@ def bucket(rows: int) -> int:
 @dataclass
 class Finished:
     tag: Any
-    tokens: list[list[int]] = field(default_factory=list)  # [slot] the generated ids (pads after EOS)
+    tokens: list[list[int]]  # [slot] the generated ids (pads after EOS)
 
 
 class DecodePool:
@@ -80,22 +80,17 @@ class DecodePool:
 
     # -- joining --------------------------------------------------------------------------------
     @torch.inference_mode()
-    def admit(self, x: torch.Tensor, suffixes, tags: list) -> list[list[float]]:
-        """Prefill n clips (prefix embeddings x (n, L, D), suffixes[c][slot] ids or None) into the
-        next free rows; returns their scores [clip][slot]. They decode from the next advance()."""
-        n, lo = x.shape[0], self.active
+    def admit(self, prepared, tags: list) -> list[list[float]]:
+        """Prefill n prepared clips (forward.Prepared, of this pool's layout) into the next free rows;
+        returns their scores [clip][slot]. They decode from the next advance()."""
+        x, n, lo = prepared.x, prepared.x.shape[0], self.active
         if n > self.free:
             raise ValueError(f"{n} clips for {self.free} free rows")
         rows = slice(lo, lo + n)
-        k, v = [s[rows] for s in self.k], [s[rows] for s in self.v]
-        self.runner.shared.prefill(x, k, v)
-        ids, pos, cols, mask, t = suffix_inputs(self.layout, suffixes, self.runner.pad_id, x.device)
-        hidden = self.runner.shared.forward(self.runner.embed(ids), pos, cols, mask, k, v)
-        slots = self.layout.slots
-        logits = self.runner.lm_head(hidden.view(n, slots, t, -1)[:, :, -1])       # (n, slots, vocab)
-        scores = self.runner.scorer.scores(logits.flatten(0, 1)).view(n, slots).tolist()
-        first = logits.argmax(-1)
-        empty = torch.tensor([[s is None for s in row] for row in suffixes], device=x.device)
+        run = self.runner.first_pass(prepared, [s[rows] for s in self.k], [s[rows] for s in self.v])
+        slots, t, mask, pos = self.layout.slots, run.t, run.mask, run.positions
+        first = run.logits.argmax(-1)
+        empty = torch.tensor([[s is None for s in row] for row in prepared.suffixes], device=x.device)
         st = self.state
         st["mask"][rows] = mask.view(n, 1, slots, t, -1)[:, :, :, -1]   # what each slot's last token saw
         st["token"][rows] = first
@@ -107,7 +102,7 @@ class DecodePool:
         st["done"][rows] = empty | (torch.isin(first, self.eos) if not self.ignore_eos else empty)
         self.tags.extend(tags)
         self.counts.extend([1] * n)
-        return scores
+        return run.scores
 
     # -- decoding -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -162,15 +157,13 @@ class DecodePool:
         # Kernel selection and lazy initialisation must run before capture, on the real tensors;
         # those warm-up steps must not move the rows being decoded, so their state is put back.
         saved = {name: t.clone() for name, t in self.state.items() if name != "mask"}
-        still = self.state["count"][:size].clone()
-        self.state["count"][:size] = self.max_new
+        self.state["count"][:size] = self.max_new  # every row still: nothing advances, K/V go to the park
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):
                 self._step(size)
         torch.cuda.current_stream().wait_stream(stream)
-        self.state["count"][:size] = still
         for name, t in saved.items():
             self.state[name].copy_(t)
         graph = torch.cuda.CUDAGraph()

@@ -225,7 +225,7 @@ class Engine:
         if pool is None or pool.free < len(group):
             return False  # the pool is busy with clips of another shape; these wait for it to drain
         tags = [next(self._serial) for _ in group]
-        scores = pool.admit(prepared.x, prepared.suffixes, tags)
+        scores = pool.admit(prepared, tags)
         for tag, (request, earlier), ps, row in zip(tags, group, prompts, scores):
             merged = {p.id: row[slot] for slot, p in enumerate(ps) if p.scored} | earlier
             self.inflight[tag] = (request, merged, ps)

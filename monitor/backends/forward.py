@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
-from monitor.backends.decode_pool import DecodePool, Finished
+from monitor.backends.decode_pool import DecodePool
 from monitor.backends.kv_cache import Slabs
 from monitor.backends.prompt_tokens import SplitPrompt
 from monitor.backends.shared_prefix import Layout, SharedPrefixLM, suffix_inputs
@@ -38,6 +38,16 @@ class Prepared:
     x: torch.Tensor                           # (n, prefix length, hidden)
     suffixes: list[list[tuple[int, ...] | None]]
     layout: Layout
+
+
+@dataclass
+class FirstPass:
+    """Prefix prefilled and every prompt's own tokens run: what scores and decoding start from."""
+    logits: torch.Tensor                      # (n, slots, vocab) at each slot's last token
+    scores: list[list[float]]                 # [clip][slot]
+    positions: torch.Tensor                   # (n, slots * t) positions of the prompt tokens
+    mask: torch.Tensor                        # (n, 1, slots * t, capacity) what each prompt token saw
+    t: int                                    # prompt tokens a slot (left-padded)
 
 
 class BatchRunner:
@@ -95,17 +105,25 @@ class BatchRunner:
 
     # -- scores ---------------------------------------------------------------------------------
     @torch.inference_mode()
+    def first_pass(self, prepared: Prepared, k_slabs, v_slabs) -> FirstPass:
+        """Prefill the prefixes into the slabs' rows and run every prompt's tokens after them."""
+        x, layout = prepared.x, prepared.layout
+        n = x.shape[0]
+        self.shared.prefill(x, k_slabs, v_slabs)
+        ids, pos, cols, mask, t = suffix_inputs(layout, prepared.suffixes, self.pad_id, x.device)
+        hidden = self.shared.forward(self.embed(ids), pos, cols, mask, k_slabs, v_slabs)
+        logits = self.lm_head(hidden.view(n, layout.slots, t, -1)[:, :, -1])
+        scores = self.scorer.scores(logits.flatten(0, 1)).view(n, layout.slots).tolist()
+        return FirstPass(logits, scores, pos, mask, t)
+
+    @torch.inference_mode()
     def scores(self, prepared: Prepared) -> list[list[float]]:
         """Scores [clip][slot] in one pass, in slabs of this batch's own (nothing to keep valid)."""
         x, layout = prepared.x, prepared.layout
-        n = x.shape[0]
         # The prefill writes the prefix columns, so only those after it need zeroing.
-        slabs = Slabs.allocate(self.text_config, n, layout.capacity, x.device, x.dtype, zero_from=layout.prefix_len)
-        self.shared.prefill(x, slabs.k, slabs.v)
-        ids, pos, cols, mask, t = suffix_inputs(layout, prepared.suffixes, self.pad_id, x.device)
-        hidden = self.shared.forward(self.embed(ids), pos, cols, mask, slabs.k, slabs.v)
-        logits = self.lm_head(hidden.view(n, layout.slots, t, -1)[:, :, -1])
-        return self.scorer.scores(logits.flatten(0, 1)).view(n, layout.slots).tolist()
+        slabs = Slabs.allocate(self.text_config, x.shape[0], layout.capacity, x.device, x.dtype,
+                               zero_from=layout.prefix_len)
+        return self.first_pass(prepared, slabs.k, slabs.v).scores
 
     # -- descriptions ---------------------------------------------------------------------------
     def pool_for(self, layout: Layout, rows: int, max_new: int, ignore_eos: bool) -> DecodePool | None:
@@ -135,7 +153,7 @@ class BatchRunner:
         pool = self.pool_for(prepared.layout, n, max_new_tokens, ignore_eos)
         if pool is None or pool.free < n:
             raise RuntimeError("the decoding pool is busy; run() needs it to itself")
-        scores = pool.admit(prepared.x, prepared.suffixes, list(range(n)))
+        scores = pool.admit(prepared, list(range(n)))
         table: dict[Any, list[list[int]]] = {}
         while len(table) < n:
             table.update((f.tag, f.tokens) for f in pool.advance())

@@ -39,10 +39,10 @@ def test_late_joiners_and_rows_moved_into_holes_decode_as_alone(backend):
     clips = [make_clip(s, frames=2) for s in (11, 12, 13)]
     first = prepared(backend, clips[:1], prompts)
     pool = runner.pool_for(first.layout, 4, NEW, ignore_eos=True)
-    pool.admit(first.x, first.suffixes, ["a"])
+    pool.admit(first, ["a"])
     got = {f.tag: f.tokens for f in pool.advance(5)}          # a is 6 tokens ahead of b and c
     later = prepared(backend, clips[1:], prompts)
-    pool.admit(later.x, later.suffixes, ["b", "c"])
+    pool.admit(later, ["b", "c"])
     assert pool.active == 3
     while pool.active:
         finished = pool.advance()
@@ -61,7 +61,7 @@ def test_eos_ends_a_row_early_and_frees_it(backend, monkeypatch):
     runner.pool = None
     item = prepared(backend, [clip], prompts)
     pool = runner.pool_for(item.layout, 4, NEW, ignore_eos=False)
-    pool.admit(item.x, item.suffixes, ["x"])
+    pool.admit(item, ["x"])
     finished = []
     while not finished:
         finished = pool.advance(2)
