@@ -10,8 +10,6 @@ check the bench itself on a CPU.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -27,29 +25,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import fidelity  # noqa: E402
 from bench.arch import build_model, build_processor  # noqa: E402
+from bench.latency import latency, on_alert_latency  # noqa: E402
+from bench.profiling import components, decode_attention, profile  # noqa: E402
+from bench.workload import PROMPTS, make_clips, sync  # noqa: E402
 from monitor.backends.base import InferenceRequest  # noqa: E402
 from monitor.backends.engine import Engine  # noqa: E402
-from monitor.backends.reference import ReferenceRunner  # noqa: E402
-from monitor.clip import Clip  # noqa: E402
-from monitor.config.models import DEFAULT_ANOMALY_PROMPT, DEFAULT_ROAD_PROMPT, ModelConfig  # noqa: E402
-from monitor.prompts import Prompt  # noqa: E402
-from monitor.scheduler import Scheduler  # noqa: E402
+from monitor.config.models import ModelConfig  # noqa: E402
 
 logger = logging.getLogger("bench.throughput")
-PROMPTS = (Prompt("anomaly", DEFAULT_ANOMALY_PROMPT, scored=True), Prompt("road", DEFAULT_ROAD_PROMPT))
-
-
-def make_clips(n: int, frames: int, height: int, width: int, seed: int = 0) -> list[Clip]:
-    rng = np.random.default_rng(seed)
-    return [Clip(camera_id=f"cam-{i}", seq=i, frames=rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8),
-                 timestamps=tuple(float(t) for t in range(frames)), window_start=0.0, window_end=float(frames))
-            for i in range(n)]
-
-
-def sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def throughput(engine, clips, batch: int, describe: bool, repeats: int) -> dict:
@@ -71,188 +56,20 @@ def throughput(engine, clips, batch: int, describe: bool, repeats: int) -> dict:
             "peak_gib": peak}
 
 
-class EngineBackend:
-    """The engine as the daemon's scheduler sees it (TransformersBackend without the loading)."""
-    name, model_id, streaming = "transformers", "bench", True
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
-    @property
-    def busy(self) -> bool:
-        return self.engine.busy
-
-    def close(self) -> None:
-        pass
 
 
-def latency(engine, clips, cameras: int, stride: float, strides: int, max_batch: int, describe: bool,
-            mode: str = "always") -> dict:
-    """Clips of `cameras` cameras arrive evenly over each stride into the daemon's scheduler (newest
-    clip per camera wins, continuous batching). Latency: submitted to result delivered."""
-    engine.config.max_batch = engine.max_batch = max_batch
-    engine.config.describe = mode
-    seconds: list[float] = []
-    scheduler = Scheduler(EngineBackend(engine), max_batch=max_batch, max_wait_s=0.05,
-                          on_result=lambda result, s: seconds.append(s))
-    scheduler.start()
-    start = time.monotonic()
-    total = cameras * strides
-    for k in range(total):
-        time.sleep(max(0.0, start + k * stride / cameras - time.monotonic()))
-        clip = dataclasses.replace(clips[k % len(clips)], camera_id=f"cam-{k % cameras}", seq=k // cameras)
-        scheduler.submit(InferenceRequest(clip=clip, prompts=PROMPTS, describe=describe))
-    deadline = time.monotonic() + 120
-    stats = scheduler.stats
-    while stats.completed + stats.dropped + stats.failed < stats.submitted and time.monotonic() < deadline:
-        time.sleep(0.05)
-    scheduler.stop()
-    engine.config.describe = "always"
-    q = np.quantile(seconds, [0.5, 0.95])
-    return {"cameras": cameras, "stride_s": stride, "clips": len(seconds), "max_batch": max_batch,
-            "describe": mode if describe else "never", "dropped": stats.dropped, "failed": stats.failed,
-            "p50_s": float(q[0]), "p95_s": float(q[1]), "max_s": float(max(seconds))}
 
 
-def on_alert_latency(engine, clips, args) -> dict:
-    """The default policy (describe: on_alert) with the threshold set so that --alert-share of the
-    clips cross it: scores for every clip, descriptions for the alerting ones."""
-    requests = [InferenceRequest(clip=c, prompts=PROMPTS, describe=False) for c in clips]
-    scores = sorted(r.results[0].score for r in engine.infer(requests))
-    keep = engine.config.score_threshold
-    engine.config.score_threshold = float(np.quantile(scores, 1 - args.alert_share))
-    try:
-        out = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, True, "on_alert")
-    finally:
-        engine.config.score_threshold = keep
-    out["alert_share"] = args.alert_share
-    return out
 
 
-def fidelity(engine, reference: ReferenceRunner, clips) -> dict:
-    """Share of clips whose first greedy token (every prompt) and score (within 1e-2) agree with
-    plain `generate` in the same dtype on the HF processor's inputs."""
-    tokens_ok = score_ok = 0
-    diffs = []
-    splits = [[engine.splitter.split(p) for p in PROMPTS] for _ in clips]
-    out = engine.runner.run(engine.preprocess([c.frames for c in clips]), splits, max_new_tokens=1)
-    n = len(clips)
-    for i, clip in enumerate(clips):
-        request = InferenceRequest(clip=clip, prompts=PROMPTS)
-        same = True
-        for j, prompt in enumerate(PROMPTS):
-            ids, score = reference.run_prompt(request, prompt)  # transformers' own arithmetic
-            same &= out.tokens[i][j][0] == ids[0]
-            if prompt.scored:
-                diffs.append(abs(out.scores[i][j] - score))
-        tokens_ok += same
-        score_ok += diffs[-1] <= 1e-2
-    return {"clips": n, "first_token_agree": tokens_ok / n, "score_within_1e-2": score_ok / n,
-            "score_abs_diff_max": max(diffs), "score_abs_diff_median": statistics.median(diffs)}
 
 
-def decode_agreement(engine, model, processor, clips, new: int = 20) -> dict:
-    """Greedy continuations of `new` tokens from the engine (shared prefix, static graph decoding)
-    against plain `generate`, both in the model dtype: exact matches and mean agreeing prefix."""
-    splits = [[engine.splitter.split(p) for p in PROMPTS] for _ in clips]
-    out = engine.runner.run(engine.preprocess([c.frames for c in clips]), splits, max_new_tokens=new,
-                            ignore_eos=True)
-    reference = ReferenceRunner(model, processor, engine.device, next(model.parameters()).dtype, new)
-    exact, prefix = 0, []
-    for i, clip in enumerate(clips):
-        for j, prompt in enumerate(PROMPTS):
-            want, _ = reference.run_prompt(InferenceRequest(clip=clip, prompts=PROMPTS), prompt)
-            got = out.tokens[i][j][: len(want)]
-            exact += got == want
-            prefix.append(next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), len(want)))
-    return {"sequences": len(prefix), "new_tokens": new, "exact": exact / len(prefix),
-            "mean_agreeing_prefix": statistics.mean(prefix)}
 
 
-def components(engine, clips, batch: int) -> dict:
-    """Milliseconds a clip for each part of the score path: preprocessing, the vision tower, the
-    prefix prefill and the prompt pass (profile of the prefill)."""
-    from monitor.backends.kv_cache import Slabs
-
-    runner = engine.runner
-    frames = [c.frames for c in clips[:batch]]
-    with torch.inference_mode():
-        pixels = engine.preprocess(frames)
-        feats = runner.video_features(pixels)
-        prefix = runner.embed(torch.tensor(engine.splitter.split(PROMPTS[0]).prefix, device=pixels.device))
-        x = torch.cat([prefix[None].expand(batch, -1, -1), feats], dim=1)
-        slabs = Slabs.allocate(runner.text_config, batch, x.shape[1] + 64, pixels.device, x.dtype)
-        parts = {"preprocess": lambda: engine.preprocess(frames), "vision": lambda: runner.video_features(pixels),
-                 "prefix_prefill": lambda: runner.shared.prefill(x, slabs.k, slabs.v)}
-        out = {}
-        for name, fn in parts.items():
-            fn()
-            sync(engine.device)
-            t0 = time.perf_counter()
-            for _ in range(3):
-                fn()
-            sync(engine.device)
-            out[f"{name}_ms_per_clip"] = (time.perf_counter() - t0) / 3 / batch * 1000
-    out["batch"] = batch
-    return out
 
 
-def decode_attention(device, rows: int = 32, slots: int = 2, capacity: int = 1456, heads: int = 32,
-                     dim: int = 128, calls: int = 50) -> dict:
-    """Microseconds of one decoding step's attention (one layer) with each SDPA backend that takes
-    a boolean mask, and flash attention without one as the floor: the describe path's largest cost."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    if device.type != "cuda":
-        return {}
-    gen = torch.Generator(device=device).manual_seed(0)
-    q, k, v = (torch.randn(rows, heads, n, dim, device=device, dtype=torch.bfloat16, generator=gen)
-               for n in (slots, capacity, capacity))
-    mask = torch.zeros(rows, 1, slots, capacity, dtype=torch.bool, device=device)
-    mask[..., : capacity - 256] = True
-    out = {"rows": rows, "slots": slots, "capacity": capacity, "kv_gb": 2 * k.numel() * 2 / 1e9}
-    variants = {"default": (None, mask), "efficient": ([SDPBackend.EFFICIENT_ATTENTION], mask),
-                "cudnn": ([SDPBackend.CUDNN_ATTENTION], mask), "flash_no_mask": ([SDPBackend.FLASH_ATTENTION], None)}
-    for name, (backends, m) in variants.items():
-        try:
-            with sdpa_kernel(backends) if backends else contextlib.nullcontext():
-                torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
-                sync(device)
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
-                sync(device)
-            out[f"{name}_us"] = (time.perf_counter() - t0) / calls * 1e6
-        except RuntimeError as exc:
-            out[f"{name}_us"] = None
-            logger.info("decode attention %s: %s", name, str(exc).splitlines()[0])
-    return out
 
 
-def profile(engine, clips, batch: int, new: int, out_dir: str) -> None:
-    """One score batch and one describe batch under torch.profiler: where device time goes."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
-
-    keep = engine.config.max_new_tokens
-    engine.config.max_new_tokens = new
-    engine.config.max_batch = engine.max_batch = batch
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if engine.device.type == "cuda" else [])
-    sort = "self_cuda_time_total" if engine.device.type == "cuda" else "self_cpu_time_total"
-    for describe in (False, True):
-        requests = [InferenceRequest(clip=c, prompts=PROMPTS, describe=describe) for c in clips[:batch]]
-        engine.infer(requests)
-        with torch_profile(activities=activities) as prof:
-            engine.infer(requests)
-            sync(engine.device)
-        table = prof.key_averages().table(sort_by=sort, row_limit=25)
-        name = "describe" if describe else "score"
-        Path(out_dir, f"profile_{name}.txt").write_text(table)
-        print(f"profile {name}, {batch} clips" + (f", {new} new tokens" if describe else ""))
-        print(table)
-    engine.config.max_new_tokens = keep
 
 
 def versions() -> dict:
@@ -329,10 +146,7 @@ def main(argv=None) -> dict:
                  "eager_kernels": args.eager_kernels, "prompts": [p.id for p in PROMPTS],
                  "versions": versions(), "commit": commit(), "command": " ".join(sys.argv)}
     if args.fidelity_only:
-        engine.config.max_new_tokens = 1
-        res["fidelity"] = fidelity(engine, ReferenceRunner(model, processor, device, dtype, max_new_tokens=1),
-                                   clips[: args.fidelity_clips])
-        res["decode_agreement"] = decode_agreement(engine, model, processor, clips[: min(4, len(clips))])
+        res.update(fidelity.report(engine, model, processor, clips, args.fidelity_clips))
         print("fidelity", json.dumps(res["fidelity"]), "\ndecode agreement", json.dumps(res["decode_agreement"]))
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / f"throughput{args.tag}.json").write_text(json.dumps(res, indent=1))
@@ -347,13 +161,7 @@ def main(argv=None) -> dict:
     logger.info("describe %s", res["describe"])
     res["score_clips_per_s"] = max(r["clips_per_s"] for r in res["score"])
     res["describe_clips_per_s"] = max(r["clips_per_s"] for r in res["describe"])
-    engine.config.max_new_tokens = 1
-    ref = ReferenceRunner(model, processor, device, dtype, max_new_tokens=1)
-    res["fidelity"] = fidelity(engine, ref, clips[: args.fidelity_clips])
-    logger.info("fidelity %s", res["fidelity"])
-    res["decode_agreement"] = decode_agreement(engine, model, processor, clips[: min(4, len(clips))])
-    logger.info("decode agreement %s", res["decode_agreement"])
-    engine.config.max_new_tokens = args.new
+    res.update(fidelity.report(engine, model, processor, clips, args.fidelity_clips))
     # As the daemon does before it reports ready: every admission size compiled, every decoding
     # graph of the pool captured, so that no compilation lands inside the timed stream.
     engine.config.max_batch = engine.max_batch = args.latency_batch
