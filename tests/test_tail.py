@@ -97,12 +97,18 @@ def test_after_a_crash_the_consumer_first_gets_what_it_had_not_acknowledged(redi
     assert redis_client.xpending(stream, "ops")["pending"] == 0
 
 
+def left_pending(client, prefix: str, n: int, consumer: str):
+    """n alerts that `consumer` of group ops read and never acknowledged; returns them and the stream."""
+    alerts = make_alerts(n)
+    add(client, prefix, alerts)
+    stream = f"{prefix}alerts"
+    client.xgroup_create(stream, "ops", id="0")
+    client.xreadgroup("ops", consumer, {stream: ">"}, count=10)
+    return alerts, stream
+
+
 def test_entries_a_dead_consumer_left_pending_are_claimed_by_another(redis_config, redis_client):
-    alerts = make_alerts(3)
-    add(redis_client, redis_config.prefix, alerts)
-    stream = f"{redis_config.prefix}alerts"
-    redis_client.xgroup_create(stream, "ops", id="0")
-    redis_client.xreadgroup("ops", "dead", {stream: ">"}, count=10)  # read, never acknowledged
+    alerts, stream = left_pending(redis_client, redis_config.prefix, 3, "dead")
     time.sleep(0.05)
     _, lines = tail(redis_config, count=3, group="ops", consumer="alive", claim_idle_ms=10)
     assert ids(lines) == [a.message_id for a in alerts]
@@ -147,11 +153,7 @@ def test_tail_waits_for_a_redis_that_is_not_up_yet(tmp_path, redis_config):
 
 def test_entries_a_consumer_left_a_moment_ago_are_claimed_once_idle_long_enough(redis_config, redis_client):
     # given a consumer that died just now holding 2 entries (too fresh for the first claim pass)
-    alerts = make_alerts(2)
-    add(redis_client, redis_config.prefix, alerts)
-    stream = f"{redis_config.prefix}alerts"
-    redis_client.xgroup_create(stream, "ops", id="0")
-    redis_client.xreadgroup("ops", "dying", {stream: ">"}, count=10)  # read, never acknowledged
+    alerts, stream = left_pending(redis_client, redis_config.prefix, 2, "dying")
     # when a follower starts at once, then a later claim pass takes them over
     started = time.monotonic()
     n, lines = tail(redis_config, count=2, group="ops", consumer="alive", claim_idle_ms=1000)

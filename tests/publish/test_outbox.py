@@ -37,23 +37,23 @@ def test_the_file_is_emptied_once_everything_is_delivered(tmp_path):
     assert [r.message_id for r in box.peek(10)] == ["id-0"]
 
 
-def test_a_half_written_last_record_is_cut_and_the_rest_survive(tmp_path):
+def reopened_after(tmp_path, records: int, raw: bytes) -> Outbox:
+    """An outbox with `records` records, closed, `raw` bytes appended to its file, opened again."""
     box = Outbox(tmp_path, 10**6, 10**6)
-    fill(box, 2)
+    fill(box, records)
     box.close()
     with open(tmp_path / "outbox.jsonl", "ab") as f:
-        f.write(b'{"kind":"alert","id":"torn","fie')
-    reopened = Outbox(tmp_path, 10**6, 10**6)
+        f.write(raw)
+    return Outbox(tmp_path, 10**6, 10**6)
+
+
+def test_a_half_written_last_record_is_cut_and_the_rest_survive(tmp_path):
+    reopened = reopened_after(tmp_path, 2, b'{"kind":"alert","id":"torn","fie')
     assert [r.message_id for r in reopened.peek(10)] == ["id-0", "id-1"]
 
 
 def test_a_corrupt_record_is_skipped_without_blocking_later_ones(tmp_path):
-    box = Outbox(tmp_path, 10**6, 10**6)
-    fill(box, 1)
-    box.close()
-    with open(tmp_path / "outbox.jsonl", "ab") as f:
-        f.write(b"not json\n")
-    reopened = Outbox(tmp_path, 10**6, 10**6)
+    reopened = reopened_after(tmp_path, 1, b"not json\n")
     reopened.append("alert", {"data": "late"}, "late")
     assert [r.kind for r in reopened.peek(10)] == ["alert", "", "alert"]
     assert reopened.peek(10)[2].message_id == "late"
