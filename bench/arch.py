@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 def build_processor():
     """A locally built processor as the seed baseline builds one, with the project's tiny byte-level
     tokenizer (the seed's word-level vocabulary has no Yes/No tokens to score) and 336 px frames."""
-    from monitor.backends.tiny import build_processor as tiny_processor, build_tokenizer
+    from monitor.backends.llava_next_video.tiny import build_processor as tiny_processor, build_tokenizer
 
     return tiny_processor(build_tokenizer())
 

@@ -6,8 +6,8 @@ import logging
 import statistics
 
 from bench.workload import PROMPTS
-from monitor.backends.base import InferenceRequest
-from monitor.backends.reference import ReferenceRunner
+from monitor.inference.contract import InferenceRequest
+from monitor.backends.llava_next_video.reference import ReferenceRunner
 
 logger = logging.getLogger("bench.fidelity")
 

@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from bench.workload import PROMPTS
-from monitor.backends.base import InferenceRequest
-from monitor.scheduler import Scheduler
+from monitor.inference.contract import InferenceRequest
+from monitor.pipeline.scheduler import Scheduler
 
 
 class EngineBackend:

@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 
 from bench.workload import PROMPTS, sync
-from monitor.backends.base import InferenceRequest
+from monitor.inference.contract import InferenceRequest
 
 logger = logging.getLogger("bench.profiling")
 
 def components(engine, clips, batch: int) -> dict:
     """Milliseconds a clip for each part of the score path: preprocessing, the vision tower, the
     prefix prefill and the prompt pass (profile of the prefill)."""
-    from monitor.backends.kv_cache import Slabs
+    from monitor.backends.llava_next_video.kv_cache import Slabs
 
     runner = engine.runner
     frames = [c.frames for c in clips[:batch]]

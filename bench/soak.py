@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.proc import rss_mb  # noqa: E402
 
-from monitor.backends.tiny import make_tiny_checkpoint  # noqa: E402
+from monitor.backends.llava_next_video.tiny import make_tiny_checkpoint  # noqa: E402
 from monitor.config import validate  # noqa: E402
-from monitor.daemon import Monitor  # noqa: E402
+from monitor.app.daemon import Monitor  # noqa: E402
 from monitor.logs import setup_logging  # noqa: E402
 from monitor.schema import parse_entry  # noqa: E402
 from tests.fixtures_media import write_h264  # noqa: E402

@@ -30,8 +30,8 @@ from bench.arch import build_model, build_processor  # noqa: E402
 from bench.latency import latency, on_alert_latency  # noqa: E402
 from bench.profiling import components, decode_attention, profile  # noqa: E402
 from bench.workload import PROMPTS, make_clips, sync  # noqa: E402
-from monitor.backends.base import InferenceRequest  # noqa: E402
-from monitor.backends.engine import Engine  # noqa: E402
+from monitor.inference.contract import InferenceRequest  # noqa: E402
+from monitor.backends.llava_next_video.engine import Engine  # noqa: E402
 from monitor.config.models import ModelConfig  # noqa: E402
 
 logger = logging.getLogger("bench.throughput")
@@ -131,8 +131,8 @@ def main(argv=None) -> dict:
     engine = Engine(model, processor, config, device, dtype)
     engine.ignore_eos = True
     if args.eager_kernels:
-        from monitor.backends.fusions import kernels as plain_kernels
-        from monitor.backends.vision import vision_model
+        from monitor.backends.llava_next_video.fusions import kernels as plain_kernels
+        from monitor.backends.llava_next_video.vision import vision_model
 
         plain = plain_kernels(False, vision_model(model.model.vision_tower).encoder.layers[0].mlp.activation_fn)
         for name in args.eager_kernels.split(","):

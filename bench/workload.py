@@ -7,7 +7,7 @@ import torch
 
 from monitor.clip import Clip
 from monitor.config.models import DEFAULT_ANOMALY_PROMPT, DEFAULT_ROAD_PROMPT
-from monitor.prompts import Prompt
+from monitor.inference.prompts import Prompt
 
 PROMPTS = (Prompt("anomaly", DEFAULT_ANOMALY_PROMPT, scored=True), Prompt("road", DEFAULT_ROAD_PROMPT))
 

@@ -1,5 +1,5 @@
 """`python -m monitor` is the `monitor` command."""
 
-from monitor.cli import main
+from monitor.app.cli import main
 
 raise SystemExit(main())

@@ -47,6 +47,6 @@ def redis_client(redis_config):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """The tiny random-weight checkpoint, made offline once per session, loaded via from_pretrained."""
-    from monitor.backends.tiny import make_tiny_checkpoint
+    from monitor.backends.llava_next_video.tiny import make_tiny_checkpoint
 
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llava-next-video"))

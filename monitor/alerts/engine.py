@@ -15,7 +15,7 @@ from monitor.alerts.hysteresis import ScoreTrack
 from monitor.alerts.verdict import ParsedVerdict, parse_verdict
 from monitor.clip import Clip
 from monitor.config.models import AlertsConfig, CameraConfig
-from monitor.prompts import answer_is_yes
+from monitor.inference.prompts import answer_is_yes
 from monitor.schema import Alert, Description, Evidence, rfc3339, stable_id
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from monitor.backends.errors import ModelLoadError
+from monitor.inference.errors import ModelLoadError
 from monitor.config.models import ModelConfig
 
 logger = logging.getLogger(__name__)

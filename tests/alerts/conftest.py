@@ -7,11 +7,11 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-from monitor.backends.base import InferenceRequest, InferenceResult, PromptResult
+from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult
 from monitor.clip import Clip
 from monitor.config.models import AlertsConfig, CameraConfig, PromptsConfig
-from monitor.prompts import prompts_for
-from monitor.results import descriptions
+from monitor.inference.prompts import prompts_for
+from monitor.pipeline.messages import descriptions
 from monitor.schema import ModelRef
 
 T0 = 1_790_000_000.0  # camera clock of the first window's end

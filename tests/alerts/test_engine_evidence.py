@@ -9,9 +9,9 @@ import av
 from monitor.alerts import AlertEngine
 from monitor.config.models import EvidenceConfig, PromptsConfig
 from monitor.evidence import EvidenceStore
-from monitor.prompts import prompts_for
-from monitor.results import descriptions
-from monitor.backends.base import InferenceRequest
+from monitor.inference.prompts import prompts_for
+from monitor.pipeline.messages import descriptions
+from monitor.inference.contract import InferenceRequest
 from tests.alerts.conftest import MODEL, ScriptedBackend, make_clip
 from tests.evidence.test_store import T0 as RING_T0, filled_ring
 from tests.fixtures_media import write_h264

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from monitor.alerts import AlertEngine
-from monitor.backends import create_backend
-from monitor.backends.base import InferenceRequest
+from monitor.inference.registry import create_backend
+from monitor.inference.contract import InferenceRequest
 from monitor.config.models import AlertsConfig, ModelConfig, PromptsConfig
-from monitor.prompts import prompts_for
-from monitor.results import descriptions
+from monitor.inference.prompts import prompts_for
+from monitor.pipeline.messages import descriptions
 from monitor.schema import ModelRef, parse_entry, stream_fields
 from tests.alerts.conftest import make_clip
 from tests.backends.conftest import make_clip as model_clip

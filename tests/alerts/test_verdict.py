@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from monitor.alerts import CATEGORIES, AlertEngine, parse_verdict
 from monitor.alerts.verdict import SUMMARY_MAX, TITLE_MAX
 from monitor.config.models import ALERT_CATEGORIES_HELP, PromptsConfig
-from monitor.prompts import VERDICT_REQUEST, answer_is_yes, build_prompt
+from monitor.inference.prompts import VERDICT_REQUEST, answer_is_yes, build_prompt
 from monitor.schema import Alert, parse_entry, stream_fields
 from tests.alerts.conftest import run_script
 

@@ -1,0 +1,1 @@
+"""The process: composition root, CLI, control, metrics and health, tail, demo."""

@@ -1,0 +1,153 @@
+"""The `monitor` command: parses arguments and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import yaml
+
+from monitor.config import ConfigError, MonitorConfig, load_config, redacted_dict, reference_markdown
+
+logger = logging.getLogger("monitor")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"config error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor", description="Streaming surveillance anomaly monitor.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the monitor (without --config: the embedded demo)")
+    run.add_argument("--config", type=Path, help="YAML config file")
+    run.add_argument("--duration", type=float, help="stop after this many seconds (measurements, smoke tests)")
+    run.add_argument("--exit-when-done", action="store_true", help="stop once every (non-looping) file has played")
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a config and print it resolved, secrets masked")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=_cmd_check)
+
+    ref = sub.add_parser("config-reference", help="print every config key with its default and description")
+    ref.set_defaults(func=lambda args: print(reference_markdown(), end="") or 0)
+
+    tail = sub.add_parser("tail", help="follow a stream: descriptions, alerts or status")
+    tail.add_argument("stream", choices=["descriptions", "alerts", "status"])
+    tail.add_argument("--config", type=Path, help="config file whose redis section to use")
+    tail.add_argument("--json", action="store_true", help="print each message's JSON, one per line")
+    tail.add_argument("--group", help="read through this consumer group and acknowledge each entry")
+    tail.add_argument("--consumer", default=None, help="consumer name within the group (default: the host name, so a restart finds its own pending entries)")
+    tail.add_argument("--min-severity", type=int, choices=[0, 1, 2], help="alerts: only this severity and above")
+    tail.add_argument("--count", type=int, help="stop after this many messages")
+    tail.set_defaults(func=_cmd_tail)
+
+    model = sub.add_parser("model", help="model utilities")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    tiny = model_sub.add_parser("make-tiny", help="write a tiny random-weight LLaVA-NeXT-Video checkpoint")
+    tiny.add_argument("dir", type=Path)
+    tiny.set_defaults(func=_cmd_make_tiny)
+    return parser
+
+
+def _load(path: Path | None) -> MonitorConfig:
+    if path is None:
+        from monitor.app.demo import demo_config
+
+        return demo_config()
+    return load_config(path)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(yaml.safe_dump(redacted_dict(config), sort_keys=False), end="")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from monitor.logs import setup_logging
+
+    setup_logging()  # before the config, so the demo's first-run model build is visible
+    config = _load(args.config)
+    setup_logging(config.log.level, config.log.format)
+    if args.config is None:
+        logger.info("embedded demo: bundled footage, the tiny model (its words are noise); in another terminal: "
+                    "MONITOR_REDIS_PREFIX=%s monitor tail descriptions", config.redis.prefix)
+    stop = _stop_on_signals()
+    if args.duration:
+        threading.Timer(args.duration, stop.set).start()
+
+    from monitor.app.daemon import Monitor
+    from monitor.redis_local import RedisUnavailable, ensure_redis
+
+    try:
+        with ensure_redis(config.redis) as redis_config:
+            config = config.model_copy(update={"redis": redis_config})
+            monitor = Monitor(config)
+            reload_requested = threading.Event()
+            if args.config is not None:  # SIGHUP re-reads the file: cameras change without a restart
+                signal.signal(signal.SIGHUP, lambda signum, frame: reload_requested.set())
+            return monitor.run(stop, exit_when_done=args.exit_when_done, reload_requested=reload_requested,
+                               reload=lambda: load_config(args.config))
+    except RedisUnavailable as exc:
+        logger.error("%s", exc)
+        return 1
+    finally:
+        stop.set()
+
+
+def _stop_on_signals() -> threading.Event:
+    """First SIGTERM/SIGINT: stop taking work and finish cleanly. Second: stop now."""
+    stop = threading.Event()
+
+    def handle(signum, frame):
+        if stop.is_set():
+            logger.warning("second signal: stopping now")
+            raise SystemExit(130)
+        logger.info("signal %s: stopping (again to force)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    import os
+    import socket
+
+    from monitor.config.models import RedisConfig
+    from monitor.app.tail import follow
+
+    redis_config = load_config(args.config).redis if args.config else RedisConfig(
+        url=os.environ.get("MONITOR_REDIS_URL", RedisConfig().url),
+        prefix=os.environ.get("MONITOR_REDIS_PREFIX", RedisConfig().prefix),
+        password=os.environ.get("MONITOR_REDIS_PASSWORD") or None)
+    stop = _stop_on_signals()
+    follow(redis_config, args.stream, as_json=args.json, group=args.group,
+           consumer=args.consumer or socket.gethostname(), min_severity=args.min_severity,
+           stop=stop, count=args.count)
+    return 0
+
+
+def _cmd_make_tiny(args: argparse.Namespace) -> int:
+    from monitor.backends.llava_next_video.tiny import make_tiny_checkpoint
+
+    path = make_tiny_checkpoint(args.dir)
+    print(f"tiny random-weight LLaVA-NeXT-Video checkpoint written to {path}")
+    print("its words are noise: it exists to test the real loading and inference path offline")
+    return 0

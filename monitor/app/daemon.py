@@ -1,0 +1,282 @@
+"""The monitor process: cameras, the model scheduler, publishing, heartbeats and a clean stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Callable
+
+import redis
+
+from monitor.alerts import AlertEngine
+from monitor.inference.registry import Backend, create_backend
+from monitor.inference.contract import InferenceRequest, InferenceResult
+from monitor.pipeline.camera import CameraWorker
+from monitor.config.models import CameraConfig, MonitorConfig
+from monitor.app.control import CameraChange, ControlListener, diff_cameras, restart_needed
+from monitor.keys import Keys
+from monitor.app.metrics import HealthServer, Metrics
+from monitor.output import ResultPrinter
+from monitor.inference.prompts import ANOMALY
+from monitor.evidence import EvidenceStore
+from monitor.publish import Publisher, connect
+from monitor.sources import PacketRing
+from monitor.pipeline.messages import descriptions
+from monitor.pipeline.scheduler import Scheduler
+from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0
+HEALTH_EVERY_S = 30.0
+
+
+class Monitor:
+    def __init__(self, config: MonitorConfig, *, backend: Backend | None = None, publisher=None,
+                 echo: Callable[[str], None] | None = None):
+        self.config = config
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.keys = Keys(config.redis.prefix)
+        self.metrics = Metrics()
+        sinks = [ResultPrinter(echo)] if (echo or config.print_results) else []
+        self.publisher = publisher or Publisher(config.redis, config.delivery.outbox_dir, *sinks,
+                                                delivery=config.delivery)
+        self._redis = connect(config.redis)
+        self.backend = backend or create_backend(config.model)
+        self.model_ref = ModelRef(id=config.model.id, backend=config.model.backend)
+        self.alerts = AlertEngine(config.alerts, EvidenceStore(config.evidence) if config.evidence.enabled else None)
+        self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch,
+                                   max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
+                                   on_error=self._on_batch_error,
+                                   on_batch=lambda size, seconds: self.metrics.batch.observe(size))
+        self.metrics.on_scrape(self._refresh_metrics)
+        self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
+        self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
+        self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
+        self.control: ControlListener | None = None
+        self.latencies: list[float] = []
+        self.ready = False
+        self._http: HealthServer | None = None
+
+    def _worker(self, camera: CameraConfig) -> CameraWorker:
+        return CameraWorker(camera, self.config, self.scheduler.submit, self._on_source_status,
+                            packet_ring=self._packet_ring())
+
+    def _packet_ring(self) -> PacketRing | None:
+        """Compressed packets of the pre-roll and the window, for the evidence MP4 (no re-encode)."""
+        if not self.config.evidence.enabled:
+            return None
+        # Past the window: one stride until the clip is cut, the model's latency, and a GOP to reach back to.
+        extra = self.config.window.stride + 15.0
+        return PacketRing(seconds=self.config.evidence.pre_roll_seconds + self.config.window.seconds + extra)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, *, exit_when_done: bool = False,
+            reload: Callable[[], MonitorConfig] | None = None, reload_requested: threading.Event | None = None) -> int:
+        """Run until `stop` is set (or, with exit_when_done, every source has finished). Exit code.
+        When `reload_requested` is set, `reload()` gives the new config (SIGHUP)."""
+        self._worker_status("starting", f"{len(self.cameras)} cameras, model {self.model_ref.id}")
+        self._start_http()
+        self._warm_up()
+        self.scheduler.start()
+        for worker in list(self.cameras.values()):
+            worker.start()
+        self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text))
+        self.control.start()
+        self.ready = True
+        self.metrics.ready.set(1)
+        self._worker_status("running", "")
+        next_beat = time.monotonic()
+        next_health = next_beat + HEALTH_EVERY_S
+        while not stop.wait(0.2):
+            now = time.monotonic()
+            if self.scheduler.fatal is not None:
+                break
+            if exit_when_done and self._all_done():
+                logger.info("every source has finished")
+                break
+            if reload_requested is not None and reload_requested.is_set():
+                reload_requested.clear()
+                self._reload_from(reload)
+            if now >= next_beat:
+                self._heartbeat()
+                next_beat = now + HEARTBEAT_S
+            if now >= next_health:
+                self._worker_status("running", "", stats=self.stats())
+                self._prune_evidence()
+                next_health = now + HEALTH_EVERY_S
+        return self.shutdown()
+
+    def _refresh_metrics(self) -> None:
+        """Counters kept by the scheduler, the publisher and the alert engine, copied at scrape time."""
+        m, s = self.metrics, self.scheduler.stats
+        m.dropped.set(s.dropped)
+        m.failed.set(s.failed)
+        m.pending.set(self.scheduler.pending)
+        m.outbox.set(self.publisher.backlog)
+        for path, n in dict(self.publisher.stats).items():
+            m.published.labels(path).set(n)
+        for reason, n in dict(self.alerts.suppressed).items():
+            m.suppressed.labels(reason).set(n)
+        m.unparsed.set(self.alerts.unparsed_verdicts)
+
+    def _start_http(self) -> None:
+        if not self.config.metrics.enabled:
+            return
+        try:
+            self._http = HealthServer(self.config.metrics.listen, self.metrics, self.healthy, lambda: self.ready)
+        except OSError as exc:  # a taken port must not stop the cameras
+            logger.error("metrics: cannot listen on %s: %s", self.config.metrics.listen, exc)
+            return
+        self._http.start()
+
+    def _warm_up(self) -> None:
+        """Run the batch shapes once before readiness, so no clip waits for kernel selection or compiling."""
+        warmup = getattr(self.backend, "warmup", None)
+        if warmup is None or not self.config.cameras:
+            return
+        prompts = {p.id: p for worker in self.cameras.values() for p in worker.prompts}
+        started = time.monotonic()
+        warmup(list(prompts.values()), self.config.window.frames)
+        logger.info("model warmed up in %.1f s", time.monotonic() - started)
+
+    def _prune_evidence(self) -> None:
+        store = self.alerts.evidence_store
+        if store is not None:
+            try:
+                store.prune()
+            except OSError as exc:
+                logger.warning("evidence retention: %s", exc)
+
+    def healthy(self) -> bool:
+        return self.scheduler.fatal is None and (not self.ready or self.scheduler.alive)
+
+    def _reload_from(self, reload: Callable[[], MonitorConfig] | None) -> None:
+        try:
+            new = reload() if reload else None
+        except Exception as exc:  # a broken file must not take the running cameras down
+            logger.error("config reload failed, keeping the running config:\n%s", exc)
+            self._worker_status("error", f"config reload failed: {exc}")
+            return
+        if new is not None:
+            self.reload(new)
+
+    # -- run-time changes --------------------------------------------------------------------------
+    def apply(self, change: CameraChange) -> None:
+        """Add, remove or update one camera while running; the others are not touched."""
+        with self._lock:
+            old = self.cameras.pop(change.camera_id, None)
+            if old is not None:
+                old.stop()
+                old.join(10.0)
+                self.metrics.forget(change.camera_id)
+                self._publish_alerts(self.alerts.close(change.camera_id))
+            if change.action == "remove" and old is None:
+                self._camera_status(change.camera_id, "error", f"remove: no camera {change.camera_id!r}")
+                return
+            if change.action != "remove" and change.camera is not None and change.camera.enabled:
+                self._camera_refs[change.camera_id] = change.camera
+                self.cameras[change.camera_id] = worker = self._worker(change.camera)
+                worker.start()
+        state = {"add": "added", "remove": "removed", "update": "updated"}[change.action]
+        self._camera_status(change.camera_id, state, "run-time change")
+        logger.info("camera %s %s", change.camera_id, state)
+
+    def reload(self, new: MonitorConfig) -> None:
+        """Apply a re-read config file: camera changes now; other sections need a restart (logged)."""
+        for change in diff_cameras(self.config, new):
+            self.apply(change)
+        for section in restart_needed(self.config, new):
+            logger.warning("config reload: %s changed; it takes effect at the next restart", section)
+        self.config = self.config.model_copy(update={"cameras": new.cameras})
+
+    def _all_done(self) -> bool:
+        return all(w.finished.is_set() for w in self.cameras.values()) and self.scheduler.pending == 0 \
+            and self.scheduler.stats.completed + self.scheduler.stats.failed + self.scheduler.stats.dropped \
+            >= self.scheduler.stats.submitted
+
+    def shutdown(self) -> int:
+        if self.control is not None:
+            self.control.stop()
+        with self._lock:
+            workers = list(self.cameras.values())
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            if not worker.join(10.0):
+                logger.warning("camera %s did not stop within 10 s", worker.camera.id)
+        self.scheduler.stop()
+        for camera_id in list(self.cameras):  # an alert left open would never get its `end`
+            self._publish_alerts(self.alerts.close(camera_id))
+        code = 1 if self.scheduler.fatal is not None else 0
+        self._worker_status("stopped", "fatal model error" if code else "clean stop", stats=self.stats())
+        self._redis_call(self._redis.delete, self.keys.worker(self.worker_id))
+        self._redis.close()
+        self.backend.close()
+        self.publisher.close()
+        if self._http is not None:
+            self._http.stop()
+        return code
+
+    def stats(self) -> dict:
+        s = self.scheduler.stats
+        lat = sorted(self.latencies[-500:])
+        return {"clips_submitted": s.submitted, "clips_dropped": s.dropped, "clips_completed": s.completed,
+                "clips_failed": s.failed, "batches": s.batches, "pending": self.scheduler.pending,
+                "p50_latency_s": round(lat[len(lat) // 2], 3) if lat else None,
+                "p95_latency_s": round(lat[int(len(lat) * 0.95)], 3) if lat else None}
+
+    # -- callbacks -------------------------------------------------------------------------------
+    def _on_result(self, result: InferenceResult, latency_s: float) -> None:
+        self.latencies.append(latency_s)
+        del self.latencies[:-1000]
+        self.metrics.latency.observe(latency_s)
+        self.metrics.clips.labels(result.request.clip.camera_id).inc()
+        camera = self._camera_refs[result.request.clip.camera_id]
+        worker = self.cameras.get(camera.id)
+        for message in descriptions(result, camera, self.model_ref):
+            self.publisher.publish("description", message)
+            self.metrics.descriptions.labels(camera.id, message.prompt_id).inc()
+            if message.prompt_id == ANOMALY and worker is not None:  # a removed camera raises no new alert
+                self._publish_alerts(self.alerts.process(camera, result.request.clip, message, worker.packet_ring))
+
+    def _publish_alerts(self, alerts) -> None:
+        for alert in alerts:
+            self.publisher.publish("alert", alert)
+            self.metrics.alerts.labels(alert.camera.id, alert.phase).inc()
+
+    def _on_batch_error(self, requests: list[InferenceRequest], exc: BaseException) -> None:
+        cams = sorted({r.clip.camera_id for r in requests})
+        self._worker_status("error", f"model failed on clips of {', '.join(cams)}: {type(exc).__name__}: {exc}")
+
+    def _on_source_status(self, status) -> None:
+        self.metrics.source_status(status.camera_id, status.state, status.stats)
+        self._camera_status(status.camera_id, status.state, status.detail, status.stats, status.ts)
+
+    def _camera_status(self, camera_id: str, state: str, detail: str, stats: dict | None = None,
+                       ts: float = 0.0) -> None:
+        camera = self._camera_refs.get(camera_id)
+        ref = CameraRef(id=camera_id, name=camera.display_name if camera else camera_id)
+        ts = ts or time.time()
+        message = Status(message_id=stable_id("status", camera_id, state, f"{ts:.6f}"), ts=rfc3339(ts),
+                         camera=ref, state=state, detail=detail, stats=dict(stats or {}))
+        self.publisher.publish("status", message)
+
+    def _worker_status(self, state: str, detail: str, stats: dict | None = None) -> None:
+        now = time.time()
+        message = Status(message_id=stable_id("worker", self.worker_id, state, f"{now:.6f}"), ts=rfc3339(now),
+                         state=state, detail=f"worker {self.worker_id}: {detail}".rstrip(": "), stats=stats or {})
+        self.publisher.publish("status", message)
+
+    def _heartbeat(self) -> None:
+        self._redis_call(self._redis.set, self.keys.worker(self.worker_id), rfc3339(time.time()),
+                         ex=int(HEARTBEAT_S * 3))
+
+    def _redis_call(self, fn, *args, **kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            logger.warning("Redis: %s", exc)

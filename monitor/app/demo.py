@@ -1,0 +1,46 @@
+"""The embedded default: bundled footage, the tiny offline model and a local Redis, no file needed."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from monitor.config import MonitorConfig, parse_config
+
+logger = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).parent / "assets"
+DEMO_YAML = """
+redis: {url: "redis://127.0.0.1:6379/0", prefix: "monitor:demo:", start_local: true}
+model: {id: "${MONITOR_DEMO_MODEL}", max_new_tokens: 24, max_batch: 2, describe: always}
+window: {seconds: 10, stride: 5, frames: 8}
+state_dir: "${MONITOR_DEMO_STATE}"
+print_results: true
+cameras:
+  - {id: street-1, name: "Street (bundled footage)", url: "${MONITOR_DEMO_ASSETS}/street.mp4", kind: fixed, loop: true}
+  - {id: road-1, name: "Dashcam (bundled footage)", url: "${MONITOR_DEMO_ASSETS}/road.mp4", kind: dashcam, loop: true}
+"""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "monitor"
+
+
+def tiny_model_dir() -> Path:
+    """The tiny random-weight checkpoint, made on first use (seconds, no network)."""
+    path = cache_dir() / "tiny-llava-next-video"
+    if not (path / "config.json").exists():
+        from monitor.backends.llava_next_video.tiny import make_tiny_checkpoint
+
+        logger.info("making the tiny offline model in %s (first run only)", path)
+        make_tiny_checkpoint(path)
+    return path
+
+
+def demo_config() -> MonitorConfig:
+    env = dict(os.environ)
+    env.update(MONITOR_DEMO_MODEL=str(tiny_model_dir()), MONITOR_DEMO_STATE=str(cache_dir() / "state"),
+               MONITOR_DEMO_ASSETS=str(ASSETS))
+    return parse_config(DEMO_YAML, "<embedded demo config>", env)

@@ -1,0 +1,1 @@
+"""The inference contract: requests, backend protocols, the registry, prompts and the describe policy."""

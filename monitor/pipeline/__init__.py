@@ -1,0 +1,1 @@
+"""The flow of one process: cameras -> scheduler -> result stage (messages, alert rules, publish)."""

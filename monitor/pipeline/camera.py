@@ -1,0 +1,80 @@
+"""One camera's pipeline: source -> rolling clip window -> the scheduler, in a thread of its own."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from monitor.inference.contract import InferenceRequest
+from monitor.clip import Frame
+from monitor.config.models import CameraConfig, MonitorConfig
+from monitor.inference.prompts import prompts_for
+from monitor.redact import redact_text
+from monitor.window import ClipWindow
+
+logger = logging.getLogger(__name__)
+
+SHORT_SIDE = 336  # LLaVA-NeXT-Video's processor resizes the short side to 336: decode no larger.
+RESTART_DELAY_S = 5.0
+
+
+class CameraWorker:
+    def __init__(self, camera: CameraConfig, config: MonitorConfig,
+                 submit: Callable[..., bool], on_status: Callable, packet_ring=None):
+        self.camera = camera
+        self.config = config
+        self.submit = submit
+        self.on_status = on_status
+        self.packet_ring = packet_ring
+        self.prompts = prompts_for(camera, config.prompts, verdict=config.alerts.structured_verdict)
+        self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames)
+        self.clips = 0
+        self.decode_mode = camera.decode or config.source.decode
+        self.finished = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
+
+    @property
+    def waits_for_model(self) -> bool:
+        """Files played as fast as the model allows wait for their slot instead of dropping clips."""
+        return self.camera.pace == "fast" and not self.camera.url.startswith(("rtsp://", "rtsps://", "http://", "https://"))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        from monitor.sources import SourceStatus, open_source
+
+        try:
+            while not self._stop.is_set():
+                try:
+                    source = open_source(self.camera, self.config.source, state_dir=Path(self.config.state_dir),
+                                         short_side=SHORT_SIDE, wants=self.window.wants,
+                                         on_status=self.on_status, packet_ring=self.packet_ring)
+                    source.run(self._on_frame, self._stop)
+                    return  # the source is finished (a file that does not loop)
+                except Exception as exc:  # a bug, not a camera fault: those the source handles itself
+                    logger.exception("camera %s: source failed", self.camera.id)
+                    self.on_status(SourceStatus(self.camera.id, "error", redact_text(f"{type(exc).__name__}: {exc}"),
+                                                time.time()))
+                    self._stop.wait(RESTART_DELAY_S)
+        finally:
+            self.finished.set()
+
+    def _on_frame(self, frame: Frame) -> None:
+        for clip in self.window.push(frame):
+            clip = replace(clip, created=time.time(), decode=self.decode_mode)
+            request = InferenceRequest(clip=clip, prompts=self.prompts)
+            if self.submit(request, wait=self.waits_for_model, stop=self._stop):
+                self.clips += 1

@@ -1,0 +1,153 @@
+"""Batching across cameras with latest-wins backpressure (a recording backend stands in for the model:
+the real model path is tested in tests/backends and the end-to-end tests)."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult
+from monitor.inference.errors import FatalBackendError
+from monitor.clip import Clip
+from monitor.inference.prompts import Prompt
+from monitor.pipeline.scheduler import Scheduler
+from tests.waiting import wait_for
+
+PROMPT = Prompt("anomaly", "?", scored=True)
+
+
+def request(camera, seq):
+    frames = np.zeros((1, 2, 2, 3), np.uint8)
+    return InferenceRequest(Clip(camera, seq, frames, (float(seq),), seq - 1.0, float(seq)), (PROMPT,))
+
+
+class RecordingBackend:
+    name = "recording"
+    model_id = "none"
+
+    def __init__(self, delay=0.0, fail_with=None):
+        self.batches = []
+        self.delay = delay
+        self.fail_with = fail_with
+        self.release = threading.Event()
+        self.release.set()
+
+    def infer(self, requests):
+        self.release.wait(5)
+        self.batches.append([(r.clip.camera_id, r.clip.seq) for r in requests])
+        time.sleep(self.delay)
+        if self.fail_with:
+            raise self.fail_with
+        return [InferenceResult(r, (PromptResult("anomaly", "No.", 0.1),)) for r in requests]
+
+    def close(self):
+        pass
+
+
+def make(backend, **kwargs):
+    results = []
+    sched = Scheduler(backend, max_batch=kwargs.get("max_batch", 4), max_wait_s=kwargs.get("max_wait_s", 0.05),
+                      on_result=lambda res, lat: results.append((res.request.clip.camera_id, res.request.clip.seq)),
+                      on_error=kwargs.get("on_error"))
+    return sched, results
+
+
+def test_clips_of_several_cameras_share_a_batch():
+    backend = RecordingBackend()
+    backend.release.clear()
+    sched, results = make(backend, max_batch=4, max_wait_s=0.2)
+    sched.start()
+    for cam in ("a", "b", "c"):
+        sched.submit(request(cam, 0))
+    backend.release.set()
+    assert wait_for(lambda: len(results) == 3)
+    sched.stop()
+    assert sorted(backend.batches[0]) == [("a", 0), ("b", 0), ("c", 0)]
+
+
+def test_a_newer_clip_replaces_the_pending_one_of_the_same_camera():
+    backend = RecordingBackend()
+    backend.release.clear()
+    sched, results = make(backend, max_batch=1, max_wait_s=0)
+    sched.start()
+    sched.submit(request("a", 0))
+    assert wait_for(lambda: sched.pending == 0)  # taken by the (blocked) backend
+    for seq in (1, 2, 3):
+        sched.submit(request("a", seq))
+    assert sched.pending == 1
+    backend.release.set()
+    assert wait_for(lambda: len(results) == 2)
+    sched.stop()
+    assert results == [("a", 0), ("a", 3)]
+    assert sched.stats.dropped == 2
+
+
+def test_wait_mode_loses_no_clip_of_a_file():
+    backend = RecordingBackend(delay=0.01)
+    sched, results = make(backend, max_batch=2, max_wait_s=0)
+    sched.start()
+    for seq in range(10):
+        assert sched.submit(request("file", seq), wait=True)
+    assert wait_for(lambda: len(results) == 10)
+    sched.stop()
+    assert [seq for _, seq in results] == list(range(10))
+    assert sched.stats.dropped == 0
+
+
+def test_a_failing_batch_is_reported_and_the_next_one_runs():
+    errors = []
+    backend = RecordingBackend(fail_with=ValueError("bad clip"))
+    sched, results = make(backend, on_error=lambda reqs, exc: errors.append((len(reqs), str(exc))))
+    sched.start()
+    sched.submit(request("a", 0))
+    assert wait_for(lambda: errors)
+    backend.fail_with = None
+    sched.submit(request("a", 1))
+    assert wait_for(lambda: results)
+    sched.stop()
+    assert errors == [(1, "bad clip")] and results == [("a", 1)]
+    assert sched.fatal is None
+
+
+def test_a_fatal_backend_error_stops_the_scheduler():
+    backend = RecordingBackend(fail_with=FatalBackendError("CUDA error: illegal memory access"))
+    sched, _ = make(backend)
+    sched.start()
+    sched.submit(request("a", 0))
+    assert wait_for(lambda: sched.fatal is not None)
+    assert wait_for(lambda: not sched._thread.is_alive())
+    sched.stop()
+
+
+def test_stop_returns_promptly_and_refuses_new_clips():
+    sched, _ = make(RecordingBackend())
+    sched.start()
+    started = time.monotonic()
+    sched.stop()
+    assert time.monotonic() - started < 2
+    assert sched.submit(request("a", 0)) is False
+
+
+@pytest.mark.slow
+def test_streaming_engine_publishes_each_clip_as_soon_as_it_is_done(tiny_model_dir):
+    from monitor.inference.registry import create_backend
+    from monitor.config.models import ModelConfig
+    from tests.backends.conftest import make_clip
+
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast", max_new_tokens=12, max_batch=4,
+                                         describe="always"))
+    prompts = (Prompt("anomaly", "Is anything abnormal happening? Answer Yes or No first.", scored=True),)
+    got = []
+    scheduler = Scheduler(backend, max_batch=4, max_wait_s=0.05, on_result=lambda r, s: got.append((r, s)))
+    described = InferenceRequest(make_clip(1, frames=2, camera="a"), prompts)
+    scored = InferenceRequest(make_clip(2, frames=2, camera="b"), prompts, describe=False)
+    scheduler.submit(described)
+    scheduler.submit(scored)
+    scheduler.start()
+    assert wait_for(lambda: len(got) == 2, timeout=60)
+    scheduler.stop()
+    assert [r.request for r, _ in got] == [scored, described]  # the score did not wait for the description
+    assert got[1][0].results[0].text == backend.infer_reference([described])[0].results[0].text
+    assert all(latency >= 0 for _, latency in got)
+    assert scheduler.stats.completed == 2 and scheduler.stats.failed == 0
