@@ -29,6 +29,14 @@ class FramePreprocessor:
         self.std = [s / rescale for s in video_processor.image_std]
         self.resample = video_processor.resample
         self.device, self.dtype = device, dtype
+        # On the device once: torchvision's normalize builds them from lists on every call, two
+        # synchronous host-to-device copies a clip that stall the CPU until the GPU's queue drains.
+        self._mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(-1, 1, 1)
+        self._std = torch.tensor(self.std, dtype=torch.float32, device=device).view(-1, 1, 1)
+        # Uploads go on a stream of their own: on the compute stream a copy (and the pinned block it
+        # holds) waits behind every queued kernel, so the next batch's frames could not be staged
+        # while the current batch runs, and the CPU stalled in pinned allocation until the GPU drained.
+        self._upload_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         if not (video_processor.do_resize and video_processor.do_center_crop and video_processor.do_normalize):
             raise ValueError("the fast engine implements resize + centre crop + normalize; this processor differs")
 
@@ -48,9 +56,7 @@ class FramePreprocessor:
     def one(self, video: np.ndarray) -> torch.Tensor:
         from torchvision.transforms.v2 import functional as tvF
 
-        x = torch.from_numpy(np.ascontiguousarray(video))
-        if self.device.type == "cuda":
-            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = self._upload(torch.from_numpy(np.ascontiguousarray(video)))
         x = x.permute(0, 3, 1, 2)
         oh, ow = self.output_size(x.shape[-2], x.shape[-1])
         if (oh, ow) != tuple(x.shape[-2:]):
@@ -59,8 +65,19 @@ class FramePreprocessor:
         if top < 0 or left < 0:
             raise ValueError(f"frames {oh}x{ow} after resize are smaller than the {self.crop_h}x{self.crop_w} crop")
         x = x[..., top:top + self.crop_h, left:left + self.crop_w]
-        x = tvF.normalize(x.to(torch.float32), self.mean, self.std)
+        # torchvision's normalize, operation for operation (sub, then div), without a host sync.
+        x = x.to(torch.float32).sub_(self._mean).div_(self._std)
         return x.to(self.dtype)
+
+    def _upload(self, frames: torch.Tensor) -> torch.Tensor:
+        if self._upload_stream is None:
+            return frames
+        compute = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self._upload_stream):
+            on_device = frames.pin_memory().to(self.device, non_blocking=True)
+        compute.wait_stream(self._upload_stream)
+        on_device.record_stream(compute)  # allocated on the upload stream, used and freed on compute
+        return on_device
 
 
 def _interpolation(resample):
