@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from monitor.sanitize import safe_text
 from monitor.schema import Alert, Description, Status
 
 SEVERITY = {0: "info", 1: "suspicious", 2: "critical"}
@@ -29,15 +30,19 @@ def status_line(message: Status) -> str:
 
 
 def line_for(message) -> str:
+    """One line for a terminal: whatever a message carries (model text, a file name, a status detail read
+    back from Redis), no escape sequence or control character reaches the console."""
     if isinstance(message, Alert):
-        return alert_line(message)
-    if isinstance(message, Description):
-        return describe_line(message)
-    return status_line(message)
+        line = alert_line(message)
+    elif isinstance(message, Description):
+        line = describe_line(message)
+    else:
+        line = status_line(message)
+    return safe_text(line)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    text = safe_text(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from monitor.sanitize import safe_text
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,11 @@ _FIELD_RE = {
     "severity": re.compile(r'"severity"\s*:\s*"?(-?\d+(?:\.\d+)?)'),
     "confidence": re.compile(r'"confidence"\s*:\s*"?(-?\d+(?:\.\d+)?)'),
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# An answer longer than this is cut before parsing, and JSON nested deeper is not decoded: a hostile or
+# runaway answer costs bounded time and cannot exhaust the stack.
+MAX_ANSWER_CHARS = 16_384
+MAX_DEPTH = 16
+MAX_OBJECT_STARTS = 64
 
 
 class Verdict(BaseModel):
@@ -72,22 +77,27 @@ class ParsedVerdict:
 
 def clean_text(text: str, limit: int) -> str:
     """One line of printable text at most `limit` characters long."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
+    text = safe_text(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def parse_verdict(text: str, *, default_severity: int = 1, default_confidence: float = 0.5) -> ParsedVerdict:
     """Read the JSON verdict from a model answer; never raises. A broken or missing JSON object falls
     back to fields recovered one by one, then to the plain text."""
-    found = _json_object(text) or _fields_by_regex(text)
-    if found:
-        try:
+    text = str(text or "")[:MAX_ANSWER_CHARS]
+    try:
+        found = _json_object(text) or _fields_by_regex(text)
+        if found:
             verdict = Verdict.model_validate(found)
             if verdict.title or verdict.summary:
                 return ParsedVerdict(_fill_title(verdict, text), True)
-        except (ValidationError, ValueError, TypeError, OverflowError) as exc:
-            logger.debug("verdict did not validate: %s", exc)
-    return ParsedVerdict(fallback(text, default_severity, default_confidence), False)
+    except (ValidationError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        logger.debug("verdict did not validate: %s", exc)
+    try:
+        return ParsedVerdict(fallback(text, default_severity, default_confidence), False)
+    except Exception:  # noqa: BLE001 - documented never to raise: the last resort is a fixed verdict
+        logger.exception("verdict fallback failed")
+        return ParsedVerdict(Verdict(title="Anomaly", severity=1, confidence=0.5), False)
 
 
 def fallback(text: str, severity: int, confidence: float) -> Verdict:
@@ -117,9 +127,14 @@ def _fill_title(verdict: Verdict, text: str) -> Verdict:
 
 def _json_object(text: str) -> dict | None:
     """The first JSON object in the text that decodes to a dict (model answers wrap it in prose or ```)."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)  # raw control characters in strings are cleaned later
     start = text.find("{")
-    while start >= 0:
+    for _ in range(MAX_OBJECT_STARTS):
+        if start < 0:
+            break
+        if _too_deep(text, start):
+            start = text.find("{", start + 1)
+            continue
         try:
             value, _ = decoder.raw_decode(text, start)
             if isinstance(value, dict):
@@ -128,6 +143,25 @@ def _json_object(text: str) -> dict | None:
             pass
         start = text.find("{", start + 1)
     return None
+
+
+def _too_deep(text: str, start: int) -> bool:
+    """True when the JSON value at `start` nests deeper than MAX_DEPTH (strings skipped)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text[start:]:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "}]":
+            depth -= 1
+            if depth <= 0:
+                return False
+    return False
 
 
 def _fields_by_regex(text: str) -> dict | None:

@@ -201,7 +201,10 @@ class MetricsConfig(Section):
 
 class LogConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-    format: Literal["text", "json"] = Field("text", description="text for people, json for log pipelines.")
+    format: Literal["auto", "text", "json"] = Field(
+        "auto", description="text for people, json for log pipelines; auto: json under systemd (JOURNAL_STREAM) "
+        "and Kubernetes (KUBERNETES_SERVICE_HOST), text on a terminal. Text lines escape newlines and control "
+        "characters, so no logged value can forge a line.")
 
 
 class MonitorConfig(Section):

@@ -109,3 +109,16 @@ def test_the_categories_named_in_the_prompt_and_config_are_the_parsers():
     listed = VERDICT_REQUEST.split("one of ")[1].split('>"')[0]
     assert [c.strip() for c in listed.split(",")] == list(CATEGORIES)
     assert [c.strip() for c in ALERT_CATEGORIES_HELP.split(",")] == list(CATEGORIES)
+
+
+def test_deep_or_huge_json_never_raises_and_falls_back():
+    for text in ('{"a":' * 5000 + "1" + "}" * 5000, "[" * 100_000, "{" * 20_000 + '"title": "x"',
+                 '{"title": "t"} ' * 50_000):
+        result = parse_verdict(text)
+        assert len(result.verdict.title) <= TITLE_MAX and len(result.verdict.summary) <= SUMMARY_MAX
+
+
+def test_model_text_loses_bidi_line_separator_and_escape_controls():
+    text = '{"title": "Man \u202eevil\u2028x \x1b[31mred\x1b[0m", "summary": "s\u2029t", "x": {"y": [{"z": "}"}]}}'
+    result = parse_verdict(text)
+    assert result.parsed and result.verdict.title == "Man evil x red" and result.verdict.summary == "s t"
