@@ -85,10 +85,11 @@ class ControlListener:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
         self._stop.set()
-        self._thread.join(5)
-        self.client.close()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():  # never close the socket under a read in progress (a frozen Redis)
+            self.client.close()
 
     def _loop(self) -> None:
         last = "$"

@@ -18,7 +18,8 @@ from monitor.pipeline.camera import CameraWorker
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.app.control import CameraChange, ControlListener, diff_cameras, restart_needed
 from monitor.keys import Keys
-from monitor.app.metrics import HealthServer, Metrics
+from monitor.health import Health
+from monitor.app.metrics import HealthServer, Metrics, Snapshot
 from monitor.output import ResultPrinter
 from monitor.inference.prompts import ANOMALY
 from monitor.evidence import EvidenceStore
@@ -26,12 +27,16 @@ from monitor.publish import Publisher, connect
 from monitor.sources import PacketRing
 from monitor.pipeline.messages import descriptions
 from monitor.pipeline.scheduler import Scheduler
+from monitor.redact import redact_text
 from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
+from monitor.sd_notify import Notifier
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
 HEALTH_EVERY_S = 30.0
+# A stop during a Redis outage: at most this long waiting on Redis (the outbox keeps the rest).
+STOP_REDIS_BUDGET_S = 3.0
 
 
 class Monitor:
@@ -40,11 +45,15 @@ class Monitor:
         self.config = config
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.keys = Keys(config.redis.prefix)
+        self.notifier = Notifier()
+        self.notifier.status(f"loading the model {config.model.id}")
         self.metrics = Metrics()
         sinks = [ResultPrinter(echo)] if (echo or config.print_results) else []
         self.publisher = publisher or Publisher(config.redis, config.delivery.outbox_dir, *sinks,
                                                 delivery=config.delivery)
-        self._redis = connect(config.redis)
+        # Heartbeats: no retries and a short timeout, so a frozen Redis cannot hold up the loop or a stop.
+        self._redis = connect(config.redis.model_copy(update={"socket_timeout": min(config.redis.socket_timeout,
+                                                                                    2.0)}), retries=0)
         self.backend = backend or create_backend(config.model)
         self.model_ref = ModelRef(id=config.model.id, backend=config.model.backend)
         self.alerts = AlertEngine(config.alerts, EvidenceStore(config.evidence) if config.evidence.enabled else None)
@@ -52,7 +61,11 @@ class Monitor:
                                    max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
                                    on_error=self._on_batch_error,
                                    on_batch=lambda size, seconds: self.metrics.batch.observe(size))
-        self.metrics.on_scrape(self._refresh_metrics)
+        self.health = Health(self.scheduler, lambda: self.publisher.backlog,
+                             stall_seconds=config.metrics.stall_seconds,
+                             outbox_seconds=config.metrics.outbox_stall_seconds)
+        self.metrics.collect_from(self._snapshot)
+        self.metrics.ready.set_function(lambda: float(self.health.ready().ok))
         self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
         self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
         self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
@@ -80,21 +93,27 @@ class Monitor:
         When `reload_requested` is set, `reload()` gives the new config (SIGHUP)."""
         self._worker_status("starting", f"{len(self.cameras)} cameras, model {self.model_ref.id}")
         self._start_http()
+        self.notifier.status("warming up the model")
         self._warm_up()
+        self.health.warmed = True
         self.scheduler.start()
         for worker in list(self.cameras.values()):
             worker.start()
         self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text))
         self.control.start()
         self.ready = True
-        self.metrics.ready.set(1)
         self._worker_status("running", "")
+        self.notifier.ready(self._status_line())
         next_beat = time.monotonic()
         next_health = next_beat + HEALTH_EVERY_S
+        next_dog = next_beat
         while not stop.wait(0.2):
             now = time.monotonic()
             if self.scheduler.fatal is not None:
                 break
+            if self.notifier.watchdog_interval_s and now >= next_dog:
+                self._feed_watchdog()
+                next_dog = now + self.notifier.watchdog_interval_s
             if exit_when_done and self._all_done():
                 logger.info("every source has finished")
                 break
@@ -103,6 +122,7 @@ class Monitor:
                 self._reload_from(reload)
             if now >= next_beat:
                 self._heartbeat()
+                self.notifier.status(self._status_line())
                 next_beat = now + HEARTBEAT_S
             if now >= next_health:
                 self._worker_status("running", "", stats=self.stats())
@@ -110,24 +130,41 @@ class Monitor:
                 next_health = now + HEALTH_EVERY_S
         return self.shutdown()
 
-    def _refresh_metrics(self) -> None:
-        """Counters kept by the scheduler, the publisher and the alert engine, copied at scrape time."""
-        m, s = self.metrics, self.scheduler.stats
-        m.dropped.set(s.dropped)
-        m.failed.set(s.failed)
-        m.pending.set(self.scheduler.pending)
-        m.outbox.set(self.publisher.backlog)
-        for path, n in dict(self.publisher.stats).items():
-            m.published.labels(path).set(n)
-        for reason, n in dict(self.alerts.suppressed).items():
-            m.suppressed.labels(reason).set(n)
-        m.unparsed.set(self.alerts.unparsed_verdicts)
+    def _snapshot(self) -> Snapshot:
+        """What the metrics collector serves, read at scrape time."""
+        s = self.scheduler.stats
+        return Snapshot(dropped=s.dropped, failed=s.failed, unparsed=self.alerts.unparsed_verdicts,
+                        published=dict(self.publisher.stats), suppressed=dict(self.alerts.suppressed),
+                        trimmed_pending=dict(getattr(self.publisher.redis, "trimmed_pending", {})),
+                        pending=self.scheduler.pending, outbox_bytes=self.publisher.backlog,
+                        stalled_seconds=self.scheduler.stalled_seconds(),
+                        outbox_stalled_seconds=self.health.outbox_stalled_seconds())
+
+    def _feed_watchdog(self) -> None:
+        """WATCHDOG=1 only while the model loop makes progress: systemd restarts a hung one."""
+        verdict = self.health.healthy()
+        if verdict.ok:
+            self.notifier.watchdog()
+        else:
+            logger.error("not feeding the watchdog: %s", verdict.reason)
+            self.notifier.status(f"unhealthy: {verdict.reason}")
+
+    def _status_line(self) -> str:
+        """What `systemctl status` shows: one line a person reads."""
+        with self._lock:
+            workers = list(self.cameras.values())
+        s = self.scheduler.stats
+        ready = self.health.ready()
+        state = "running" if ready.ok else f"not ready: {ready.reason}"
+        outbox = f", outbox {self.publisher.backlog} bytes" if self.publisher.backlog else ""
+        return (f"{state}; {len(workers)} cameras, {s.completed} clips done, {s.dropped} dropped, "
+                f"{self.scheduler.pending} waiting{outbox}")
 
     def _start_http(self) -> None:
         if not self.config.metrics.enabled:
             return
         try:
-            self._http = HealthServer(self.config.metrics.listen, self.metrics, self.healthy, lambda: self.ready)
+            self._http = HealthServer(self.config.metrics.listen, self.metrics, self.health.healthy, self.health.ready)
         except OSError as exc:  # a taken port must not stop the cameras
             logger.error("metrics: cannot listen on %s: %s", self.config.metrics.listen, exc)
             return
@@ -152,7 +189,7 @@ class Monitor:
                 logger.warning("evidence retention: %s", exc)
 
     def healthy(self) -> bool:
-        return self.scheduler.fatal is None and (not self.ready or self.scheduler.alive)
+        return self.health.healthy().ok
 
     def _reload_from(self, reload: Callable[[], MonitorConfig] | None) -> None:
         try:
@@ -199,6 +236,9 @@ class Monitor:
             >= self.scheduler.stats.submitted
 
     def shutdown(self) -> int:
+        """Stop taking clips, finish those in hand, close open alerts, deliver what Redis takes within a
+        few seconds; what it does not take stays in the outbox for the next start."""
+        self.notifier.stopping("stopping: finishing the clips in hand")
         if self.control is not None:
             self.control.stop()
         with self._lock:
@@ -213,12 +253,14 @@ class Monitor:
             self._publish_alerts(self.alerts.close(camera_id))
         code = 1 if self.scheduler.fatal is not None else 0
         self._worker_status("stopped", "fatal model error" if code else "clean stop", stats=self.stats())
-        self._redis_call(self._redis.delete, self.keys.worker(self.worker_id))
+        if self.publisher.backlog == 0:  # Redis answers (else the heartbeat key expires by itself)
+            self._redis_call(self._redis.delete, self.keys.worker(self.worker_id))
         self._redis.close()
         self.backend.close()
-        self.publisher.close()
+        self.publisher.close(timeout=STOP_REDIS_BUDGET_S)
         if self._http is not None:
             self._http.stop()
+        logger.info("stopped (%s)", "fatal model error" if code else "clean stop")
         return code
 
     def stats(self) -> dict:
@@ -250,7 +292,8 @@ class Monitor:
 
     def _on_batch_error(self, requests: list[InferenceRequest], exc: BaseException) -> None:
         cams = sorted({r.clip.camera_id for r in requests})
-        self._worker_status("error", f"model failed on clips of {', '.join(cams)}: {type(exc).__name__}: {exc}")
+        self._worker_status("error", f"model failed on clips of {', '.join(cams)}: {type(exc).__name__}: "
+                                     f"{redact_text(str(exc))}")
 
     def _on_source_status(self, status) -> None:
         self.metrics.source_status(status.camera_id, status.state, status.stats)
@@ -262,13 +305,14 @@ class Monitor:
         ref = CameraRef(id=camera_id, name=camera.display_name if camera else camera_id)
         ts = ts or time.time()
         message = Status(message_id=stable_id("status", camera_id, state, f"{ts:.6f}"), ts=rfc3339(ts),
-                         camera=ref, state=state, detail=detail, stats=dict(stats or {}))
+                         camera=ref, state=state, detail=redact_text(detail), stats=dict(stats or {}))
         self.publisher.publish("status", message)
 
     def _worker_status(self, state: str, detail: str, stats: dict | None = None) -> None:
         now = time.time()
         message = Status(message_id=stable_id("worker", self.worker_id, state, f"{now:.6f}"), ts=rfc3339(now),
-                         state=state, detail=f"worker {self.worker_id}: {detail}".rstrip(": "), stats=stats or {})
+                         state=state, detail=redact_text(f"worker {self.worker_id}: {detail}".rstrip(": ")),
+                         stats=stats or {})
         self.publisher.publish("status", message)
 
     def _heartbeat(self) -> None:

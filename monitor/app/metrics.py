@@ -5,21 +5,98 @@ from __future__ import annotations
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 logger = logging.getLogger(__name__)
 
-# Per-camera health, from each source's periodic status (SourceStats.snapshot()).
+# Per-camera health, from each source's periodic status (SourceStats.snapshot()): stats key -> metric.
 _SOURCE_GAUGES = {
-    "input_fps": "Packets a second read from the camera.",
-    "decoded_fps": "Frames a second decoded (targeted decoding keeps this low).",
-    "last_frame_age_s": "Seconds since the camera's last frame.",
+    "input_fps": ("monitor_camera_input_fps", "Packets a second read from the camera."),
+    "decoded_fps": ("monitor_camera_decoded_fps", "Frames a second decoded (targeted decoding keeps this low)."),
+    "last_frame_age_s": ("monitor_camera_last_frame_age_seconds", "Seconds since the camera's last frame."),
 }
 _SOURCE_COUNTERS = {"reconnects": "Reconnects of the camera.", "stalls": "Stalls (no packets for too long).",
                     "corrupt_packets": "Corrupt packets skipped.", "files_failed": "Files that could not be read."}
+
+
+@dataclass
+class Snapshot:
+    """Numbers kept by the scheduler, the publisher, the alert engine and the streams, read at scrape
+    time. Counters only ever grow while the process lives (Prometheus handles the reset at a restart)."""
+
+    dropped: int = 0
+    failed: int = 0
+    unparsed: int = 0
+    published: dict[str, int] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    trimmed_pending: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+    outbox_bytes: int = 0
+    stalled_seconds: float = 0.0
+    outbox_stalled_seconds: float = 0.0
+
+
+class StatsCollector:
+    """A Prometheus collector (not gauges copied every so often): each scrape reads `read()` and the
+    last status of every camera, and yields counters as counters."""
+
+    def __init__(self, read: Callable[[], Snapshot], cameras: Callable[[], dict[str, dict]]):
+        self.read, self.cameras = read, cameras
+
+    def describe(self):  # registering must not call read() before the monitor exists
+        return []
+
+    def collect(self):
+        snap = self.read()
+        yield _counter("monitor_clips_dropped", "Clips replaced by a newer one before the model took them.",
+                       snap.dropped)
+        yield _counter("monitor_clips_failed", "Clips the model failed on.", snap.failed)
+        yield _counter("monitor_verdicts_unparsed", "Anomaly answers without a usable JSON verdict (their text "
+                       "was used instead).", snap.unparsed)
+        yield _counter("monitor_published", "Messages by how they reached Redis: direct, queued (to the "
+                       "outbox), flushed (from it), already_landed, dropped, sink_errors.", snap.published, "path")
+        yield _counter("monitor_alerts_suppressed", "Alert messages not sent: cooldown, duplicate.",
+                       snap.suppressed, "reason")
+        yield _counter("monitor_stream_trimmed_pending", "Entries a stream's MAXLEN trimmed while a consumer "
+                       "group still had them pending (lost to that group).", snap.trimmed_pending, "stream")
+        yield GaugeMetricFamily("monitor_clips_pending", "Clips waiting for the model (one a camera at most).",
+                                value=snap.pending)
+        yield GaugeMetricFamily("monitor_outbox_bytes", "Bytes waiting in the outbox while Redis is away.",
+                                value=snap.outbox_bytes)
+        yield GaugeMetricFamily("monitor_model_stalled_seconds", "Seconds clips have waited with no model call "
+                                "returning (0 while the model keeps up or nothing waits).", value=snap.stalled_seconds)
+        yield GaugeMetricFamily("monitor_outbox_stalled_seconds", "Seconds the outbox has held messages without "
+                                "shrinking (Redis takes nothing).", value=snap.outbox_stalled_seconds)
+        yield from self._cameras()
+
+    def _cameras(self):
+        stats = self.cameras()
+        for key, (name, doc) in _SOURCE_GAUGES.items():
+            family = GaugeMetricFamily(name, doc, labels=["camera"])
+            for camera, values in stats.items():
+                if values.get(key) is not None:
+                    family.add_metric([camera], values[key])
+            yield family
+        for key, doc in _SOURCE_COUNTERS.items():
+            family = CounterMetricFamily(f"monitor_camera_{key}", doc, labels=["camera"])
+            for camera, values in stats.items():
+                if values.get(key) is not None:
+                    family.add_metric([camera], values[key])
+            yield family
+
+
+def _counter(name: str, doc: str, value, label: str | None = None) -> CounterMetricFamily:
+    if label is None:
+        return CounterMetricFamily(name, doc, value=value)
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, n in sorted(dict(value).items()):
+        family.add_metric([key], n)
+    return family
 
 
 class Metrics:
@@ -28,8 +105,6 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
         self.clips = Counter("monitor_clips", "Clips sent to the model.", ["camera"], registry=r)
-        self.dropped = Gauge("monitor_clips_dropped_total", "Clips replaced by a newer one before the model took them.",
-                             registry=r)
         self.descriptions = Counter("monitor_descriptions", "Descriptions published.", ["camera", "prompt"],
                                     registry=r)
         self.alerts = Counter("monitor_alerts", "Alert messages published.", ["camera", "phase"], registry=r)
@@ -38,57 +113,47 @@ class Metrics:
         self.batch = Histogram("monitor_batch_size", "Clips in one model batch.", registry=r,
                                buckets=(1, 2, 4, 8, 16, 32, 64))
         self.camera_state = Gauge("monitor_camera_up", "1 while the camera delivers frames.", ["camera"], registry=r)
-        self.source = {k: Gauge(f"monitor_camera_{k}", doc, ["camera"], registry=r) for k, doc in _SOURCE_GAUGES.items()}
-        self.source_totals = {k: Gauge(f"monitor_camera_{k}_total", doc, ["camera"], registry=r)
-                              for k, doc in _SOURCE_COUNTERS.items()}
-        self.outbox = Gauge("monitor_outbox_bytes", "Bytes waiting in the outbox while Redis is away.", registry=r)
-        self.ready = Gauge("monitor_ready", "1 once the model is loaded and warmed up and cameras started.",
-                           registry=r)
-        self.failed = Gauge("monitor_clips_failed_total", "Clips the model failed on.", registry=r)
-        self.pending = Gauge("monitor_clips_pending", "Clips waiting for the model (one a camera at most).", registry=r)
-        self.published = Gauge("monitor_published_total", "Messages by how they reached Redis: direct, queued "
-                               "(to the outbox), flushed (from it), already_landed, dropped, sink_errors.",
-                               ["path"], registry=r)
-        self.suppressed = Gauge("monitor_alerts_suppressed_total", "Alert messages not sent: cooldown, duplicate.",
-                                ["reason"], registry=r)
-        self.unparsed = Gauge("monitor_verdicts_unparsed_total", "Anomaly answers without a usable JSON verdict "
-                              "(their text was used instead).", registry=r)
-        self._refreshers: list[Callable[[], None]] = []
+        self.ready = Gauge("monitor_ready", "1 once the model is warmed up, the loop healthy and Redis takes "
+                           "messages (what /readyz answers).", registry=r)
+        self._camera_stats: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def collect_from(self, read: Callable[[], Snapshot]) -> None:
+        """Serve the numbers `read()` returns, read at every scrape."""
+        self.registry.register(StatsCollector(read, self._cameras))
+
+    def _cameras(self) -> dict[str, dict]:
+        with self._lock:
+            return {camera: dict(stats) for camera, stats in self._camera_stats.items()}
 
     def source_status(self, camera: str, state: str, stats: dict) -> None:
         self.camera_state.labels(camera).set(1 if state == "online" else 0)
-        for key, gauge in self.source.items():
-            if stats.get(key) is not None:
-                gauge.labels(camera).set(stats[key])
-        for key, gauge in self.source_totals.items():
-            if stats.get(key) is not None:
-                gauge.labels(camera).set(stats[key])
+        with self._lock:
+            self._camera_stats.setdefault(camera, {}).update({k: v for k, v in stats.items() if v is not None})
 
     def forget(self, camera: str) -> None:
         """A removed camera's series go away with it."""
-        for metric in (self.camera_state, *self.source.values(), *self.source_totals.values()):
-            try:
-                metric.remove(camera)
-            except KeyError:
-                pass
-
-    def on_scrape(self, refresh: Callable[[], None]) -> None:
-        """Run `refresh` before every render, so counters kept elsewhere are current when scraped."""
-        self._refreshers.append(refresh)
+        with self._lock:
+            self._camera_stats.pop(camera, None)
+        try:
+            self.camera_state.remove(camera)
+        except KeyError:
+            pass
 
     def render(self) -> bytes:
-        for refresh in self._refreshers:
-            try:
-                refresh()
-            except Exception:  # a scrape must still answer
-                logger.exception("refreshing metrics failed")
-        return generate_latest(self.registry)
+        try:
+            return generate_latest(self.registry)
+        except Exception:  # a scrape must still answer: without the collector that failed
+            logger.exception("collecting metrics failed")
+            return b""
 
 
 class HealthServer:
-    """/metrics (Prometheus), /healthz (the process works) and /readyz (it takes clips) on one port."""
+    """/metrics (Prometheus), /healthz (the model loop makes progress) and /readyz (warmed up and Redis
+    takes messages) on one port; `healthy` and `ready` return monitor.health.Verdict (ok, reason), and
+    the reason is the body of the answer (see monitor/health.py)."""
 
-    def __init__(self, listen: str, metrics: Metrics, healthy: Callable[[], bool], ready: Callable[[], bool]):
+    def __init__(self, listen: str, metrics: Metrics, healthy: Callable, ready: Callable):
         host, _, port = listen.rpartition(":")
         handler = _handler(metrics, healthy, ready)
         self.server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
@@ -105,17 +170,14 @@ class HealthServer:
         self.server.server_close()
 
 
-def _handler(metrics: Metrics, healthy: Callable[[], bool], ready: Callable[[], bool]):
+def _handler(metrics: Metrics, healthy: Callable, ready: Callable):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
             if self.path == "/metrics":
                 self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
-            elif self.path == "/healthz":
-                ok = healthy()
-                self._reply(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n")
-            elif self.path == "/readyz":
-                ok = ready()
-                self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+            elif self.path in ("/healthz", "/readyz"):
+                verdict = healthy() if self.path == "/healthz" else ready()
+                self._reply(200 if verdict.ok else 503, f"{verdict.reason}\n".encode())
             else:
                 self._reply(404, b"not found\n")
 

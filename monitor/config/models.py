@@ -197,6 +197,25 @@ class MetricsConfig(Section):
     enabled: bool = Field(True, description="Serve /metrics (Prometheus), /healthz and /readyz over HTTP.")
     listen: str = Field("127.0.0.1:9108", pattern=r"^[^:]*:\d{1,5}$", description="host:port of the HTTP endpoint; "
                         "0.0.0.0:9108 in a container, port 0 picks a free one.")
+    stall_seconds: float = Field(300.0, gt=0, description="/healthz fails (and the systemd watchdog is no longer "
+                                 "fed) once clips have waited this long with no model call returning: a hung GPU "
+                                 "call gets the process restarted. Longer than the slowest batch.")
+    outbox_stall_seconds: float = Field(60.0, gt=0, description="/readyz fails once the outbox has held messages "
+                                        "this long without shrinking (Redis takes nothing).")
+
+
+class ControlConfig(Section):
+    allow_schemes: list[str] = Field(["rtsp", "rtsps", "http", "https"], description="URL schemes a camera added or "
+                                     "updated through the control stream may use; a local file or folder counts as "
+                                     "`file`. Anyone who can write the control stream can point the monitor at "
+                                     "what these allow.")
+    allow_paths: list[str] = Field([], description="Folders under which a camera added or updated through the "
+                                   "control stream may read files (when `file` is allowed); empty: none.")
+
+    @field_validator("allow_schemes")
+    @classmethod
+    def _lower(cls, schemes: list[str]) -> list[str]:
+        return [scheme.lower().rstrip(":/") for scheme in schemes]
 
 
 class LogConfig(Section):
@@ -218,6 +237,8 @@ class MonitorConfig(Section):
                            "(which dashcam files were processed).")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Metrics and health endpoints.")
+    control: ControlConfig = Field(default_factory=ControlConfig, description="What run-time camera changes "
+                                   "through the control stream may do.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Turning anomaly scores into alerts.")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence clips and images of alerts.")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="At-least-once delivery to Redis.")

@@ -53,6 +53,7 @@ class Scheduler:
         self._queued: dict[int, float] = {}  # id(request) -> when it was queued, while a streaming backend has it
         self._stopping = False
         self.fatal: BaseException | None = None
+        self.last_progress = time.monotonic()  # when a backend call last returned (health: a hung call)
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
 
     def start(self) -> None:
@@ -91,6 +92,15 @@ class Scheduler:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def stalled_seconds(self) -> float:
+        """How long clips have waited with no backend call returning; 0 while nothing waits. A hung CUDA
+        call shows here (it never returns), an idle model does not."""
+        with self._cond:
+            waiting = [queued_at for _, queued_at in self._pending.values()] + list(self._queued.values())
+        if not waiting:
+            return 0.0
+        return max(0.0, time.monotonic() - max(self.last_progress, min(waiting)))
 
     @property
     def pending(self) -> int:
@@ -156,6 +166,8 @@ class Scheduler:
         except Exception as exc:
             self._failed(requests, exc)
             return
+        finally:
+            self.last_progress = time.monotonic()
         seconds = time.monotonic() - started
         self.stats.batches += 1
         self.stats.last_batch_size = len(requests)
@@ -169,6 +181,8 @@ class Scheduler:
         except Exception as exc:
             self._failed(self.backend.abort(), exc)
             return
+        finally:
+            self.last_progress = time.monotonic()
         self._deliver(results)
 
     def _failed(self, requests: list[InferenceRequest], exc: BaseException) -> None:

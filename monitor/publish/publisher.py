@@ -100,7 +100,15 @@ class Publisher:
         self.flush(timeout)
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=self.delivery.retry_seconds + 10)
+        self._thread.join(timeout=max(1.0, timeout))
+        if self._thread.is_alive():
+            # Still waiting on a frozen Redis: leave its files and socket open under it (it exits with the
+            # process); every record is fsync'd already and is sent at the next start.
+            logger.warning("Redis at %s did not answer in time; %d bytes stay in the outbox for the next start",
+                           self._where, self.outbox.pending_bytes)
+            return
+        if not self.outbox.empty():
+            logger.warning("%d bytes stay in the outbox for the next start", self.outbox.pending_bytes)
         self.outbox.close()
         self.redis.close()
 

@@ -10,7 +10,7 @@ import yaml
 
 from monitor.config.loader import parse_config
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SECRETS = {"MONITOR_REDIS_PASSWORD": "s3cret", "GATE1_PASSWORD": "gate"}
 
 
