@@ -24,6 +24,7 @@ from monitor.output import ResultPrinter
 from monitor.inference.prompts import ANOMALY
 from monitor.evidence import EvidenceStore
 from monitor.publish import Publisher, connect
+from monitor.publish.trim_watch import TrimWatch
 from monitor.sources import PacketRing
 from monitor.pipeline.messages import descriptions
 from monitor.pipeline.scheduler import Scheduler
@@ -73,6 +74,7 @@ class Monitor:
         self.latencies: list[float] = []
         self.ready = False
         self._http: HealthServer | None = None
+        self.trim_watch = TrimWatch()
 
     def _worker(self, camera: CameraConfig) -> CameraWorker:
         return CameraWorker(camera, self.config, self.scheduler.submit, self._on_source_status,
@@ -127,6 +129,7 @@ class Monitor:
             if now >= next_health:
                 self._worker_status("running", "", stats=self.stats())
                 self._prune_evidence()
+                self._watch_trimming()
                 next_health = now + HEALTH_EVERY_S
         return self.shutdown()
 
@@ -135,10 +138,24 @@ class Monitor:
         s = self.scheduler.stats
         return Snapshot(dropped=s.dropped, failed=s.failed, unparsed=self.alerts.unparsed_verdicts,
                         published=dict(self.publisher.stats), suppressed=dict(self.alerts.suppressed),
-                        trimmed_pending=dict(getattr(self.publisher.redis, "trimmed_pending", {})),
+                        trimmed_pending=dict(self.trim_watch.totals),
                         pending=self.scheduler.pending, outbox_bytes=self.publisher.backlog,
                         stalled_seconds=self.scheduler.stalled_seconds(),
                         outbox_stalled_seconds=self.health.outbox_stalled_seconds())
+
+    def _watch_trimming(self) -> None:
+        """Without XADD ACKED, report pending entries that MAXLEN trimmed (status stream and metrics)."""
+        if self.publisher.redis.trims_acked_only:
+            return
+        streams = {"descriptions": self.keys.descriptions, "alerts": self.keys.alerts, "status": self.keys.status}
+        try:
+            losses = self.trim_watch.check(self._redis, streams)
+        except redis.RedisError as exc:
+            logger.debug("trim watch: %s", exc)
+            return
+        for line in losses:
+            logger.warning("%s", line)
+            self._worker_status("warning", line)
 
     def _feed_watchdog(self) -> None:
         """WATCHDOG=1 only while the model loop makes progress: systemd restarts a hung one."""

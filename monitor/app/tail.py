@@ -49,7 +49,9 @@ def follow(redis_cfg: RedisConfig, stream: str, *, as_json: bool, group: str | N
                 if reader is None:  # here, so that a Redis still starting up is waited for too
                     reader = (GroupReader(client, key, group, consumer, start, claim_idle_ms) if group
                               else PlainReader(client, key, start))
-                for entry_id, fields in reader.read():
+                # No more than is left to print: entries read through a group and not acknowledged would stay
+                # pending to this consumer.
+                for entry_id, fields in reader.read(BATCH if count is None else min(BATCH, count - printed)):
                     if _show(fields, seen, min_severity, as_json, out):
                         printed += 1
                     reader.ack(entry_id)
@@ -60,6 +62,10 @@ def follow(redis_cfg: RedisConfig, stream: str, *, as_json: bool, group: str | N
                 stop.wait(1.0)
     finally:
         client.close()
+        if isinstance(reader, GroupReader) and reader.trimmed:
+            logger.warning("%d entries pending in group %s had been trimmed from %s before being acknowledged "
+                           "(lost to the group: raise the stream's maxlen or use Redis 8.2+)",
+                           reader.trimmed, group, key)
     return printed
 
 
@@ -69,8 +75,8 @@ class PlainReader:
     def __init__(self, client: redis.Redis, key: str, start: str):
         self.client, self.key, self.last = client, key, start
 
-    def read(self) -> Iterator[Entry]:
-        reply = self.client.xread({self.key: self.last}, count=BATCH, block=BLOCK_MS)
+    def read(self, limit: int = BATCH) -> Iterator[Entry]:
+        reply = self.client.xread({self.key: self.last}, count=limit, block=BLOCK_MS)
         for _, entries in reply or []:
             for entry_id, fields in entries:
                 self.last = entry_id
@@ -90,40 +96,45 @@ class GroupReader:
         self.stage = "own"
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
+        self.trimmed = 0  # pending entries found without data: trimmed by MAXLEN before anyone acked them
         try:
             client.xgroup_create(key, group, id=start, mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def read(self) -> Iterator[Entry]:
+    def read(self, limit: int = BATCH) -> Iterator[Entry]:
         if self.stage == "own":
-            yield from self._own_pending()
+            yield from self._own_pending(limit)
         elif self.stage == "claim":
-            yield from self._claim()
+            yield from self._claim(limit)
         elif time.monotonic() >= self._next_claim:
             # Again now and then: a consumer that died a moment ago leaves entries not idle long enough yet.
             self.stage = "claim"
         else:
-            reply = self.client.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=BATCH, block=BLOCK_MS)
+            reply = self.client.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=limit, block=BLOCK_MS)
             for _, entries in reply or []:
                 yield from entries
 
-    def _own_pending(self) -> Iterator[Entry]:
+    def _own_pending(self, limit: int) -> Iterator[Entry]:
         # Id 0 re-reads what was delivered to this consumer and never acknowledged. Acked entries leave
         # the list, so each call starts at 0 again; an entry trimmed from the stream comes back empty.
-        reply = self.client.xreadgroup(self.group, self.consumer, {self.key: "0"}, count=BATCH)
+        reply = self.client.xreadgroup(self.group, self.consumer, {self.key: "0"}, count=limit)
         entries = reply[0][1] if reply else []
         if not entries:
             self.stage = "claim"
             return
         for entry_id, fields in entries:
+            if not fields:
+                self._found_trimmed(1)
             yield entry_id, fields or {}
 
-    def _claim(self) -> Iterator[Entry]:
-        cursor, entries, *_ = self.client.xautoclaim(self.key, self.group, self.consumer, self.claim_idle_ms,
-                                                    start_id=self._claim_cursor, count=BATCH)
+    def _claim(self, limit: int) -> Iterator[Entry]:
+        cursor, entries, *deleted = self.client.xautoclaim(self.key, self.group, self.consumer, self.claim_idle_ms,
+                                                          start_id=self._claim_cursor, count=limit)
         self._claim_cursor = cursor
+        if deleted and deleted[0]:  # Redis 7+: pending ids whose entries were trimmed (XAUTOCLAIM drops them)
+            self._found_trimmed(len(deleted[0]))
         if cursor == "0-0":
             self.stage = "new"
             self._next_claim = time.monotonic() + max(self.claim_idle_ms / 1000, 1.0)
@@ -134,6 +145,11 @@ class GroupReader:
 
     def ack(self, entry_id: str) -> None:
         self.client.xack(self.key, self.group, entry_id)
+
+    def _found_trimmed(self, n: int) -> None:
+        self.trimmed += n
+        logger.warning("%d pending entries of group %s were trimmed from %s before being acknowledged",
+                       n, self.group, self.key)
 
 
 class SeenIds:

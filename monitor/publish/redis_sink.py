@@ -18,6 +18,8 @@ from monitor.schema import Message, stream_fields
 logger = logging.getLogger(__name__)
 
 IDMP_SINCE = (8, 6)
+# XADD ... ACKED: trimming keeps entries a consumer group has not acknowledged (never lost while pending).
+ACKED_SINCE = (8, 2)
 
 
 def connect(config: RedisConfig, *, retries: int | None = None) -> redis.Redis:
@@ -51,6 +53,7 @@ class RedisSink:
         self._streams = {"description": self.keys.descriptions, "alert": self.keys.alerts, "status": self.keys.status}
         self._where = mask_url(config.url)
         self._idmp: bool | None = False if idempotent == "off" else None  # None: not yet asked the server
+        self._acked: bool | None = None
         self.producer_id = producer_id
 
     def stream(self, kind: str) -> str:
@@ -65,33 +68,48 @@ class RedisSink:
         resend of the same message_id is not added twice (the server keeps recent ids for a while;
         consumers drop the rest by id)."""
         target = via if via is not None else self.client
-        if self._idmp is None:
-            self._idmp = self._server_has_idmp()
+        if self._idmp is None or self._acked is None:
+            self._ask_server()
+        acked = ["ACKED"] if self._acked else []
+        flat = [part for pair in fields.items() for part in pair]
         if self._idmp:
             try:
-                flat = [part for pair in fields.items() for part in pair]
-                return target.execute_command("XADD", self._streams[kind], "IDMP", self.producer_id, message_id,
-                                              "MAXLEN", "~", self._maxlen[kind], "*", *flat)
+                return target.execute_command("XADD", self._streams[kind], *acked, "IDMP", self.producer_id,
+                                              message_id, "MAXLEN", "~", self._maxlen[kind], "*", *flat)
             except redis.ResponseError as exc:
                 if not refuses_idmp(exc):
                     raise  # out of memory, read-only replica...: the outbox keeps the message
                 self.disable_idmp(exc)
+        if self._acked:
+            return target.execute_command("XADD", self._streams[kind], "ACKED", "MAXLEN", "~", self._maxlen[kind],
+                                          "*", *flat)
         return target.xadd(self._streams[kind], fields, maxlen=self._maxlen[kind], approximate=True)
+
+    @property
+    def trims_acked_only(self) -> bool:
+        """True when the server keeps pending entries through trimming (XADD ACKED, Redis 8.2+)."""
+        return bool(self._acked)
 
     def disable_idmp(self, why: object) -> None:
         if self._idmp:
             logger.warning("XADD IDMP refused (%s); using plain XADD from now on", why)
         self._idmp = False
 
-    def _server_has_idmp(self) -> bool:
+    def _ask_server(self) -> None:
         try:
             version = str(self.client.info("server").get("redis_version", "0"))
         except redis.ResponseError:  # INFO denied by an ACL: play safe
-            return False
+            version = "0"
         parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-        has = parts >= IDMP_SINCE
-        logger.info("Redis %s at %s: idempotent XADD %s", version, self._where, "on" if has else "not available")
-        return has
+        if self._idmp is None:
+            self._idmp = parts >= IDMP_SINCE
+            logger.info("Redis %s at %s: idempotent XADD %s", version, self._where,
+                        "on" if self._idmp else "not available")
+        self._acked = parts >= ACKED_SINCE
+        if not self._acked:
+            logger.info("Redis %s at %s: no XADD ACKED (8.2+); entries a consumer group has pending may be "
+                        "trimmed, and are counted when they are (monitor_stream_trimmed_pending_total)",
+                        version, self._where)
 
     def recent_ids(self, kind: str, count: int) -> set[str]:
         """message_ids of the newest `count` entries of a kind's stream: what a resend must not repeat."""

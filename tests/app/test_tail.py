@@ -85,15 +85,37 @@ def test_a_group_is_created_if_missing_and_each_entry_acknowledged(redis_config,
 
 
 def test_after_a_crash_the_consumer_first_gets_what_it_had_not_acknowledged(redis_config, redis_client):
-    # given a consumer that stopped after 2 of 5 entries (the other 3 were delivered, not acknowledged)
+    # given a consumer that read 5 entries and crashed after acknowledging 2
     alerts = make_alerts(5)
     add(redis_client, redis_config.prefix, alerts)
-    _, first = tail(redis_config, count=2, group="ops", consumer="c1")
     stream = f"{redis_config.prefix}alerts"
-    assert redis_client.xpending(stream, "ops")["pending"] == 3
+    redis_client.xgroup_create(stream, "ops", id="0")
+    (_, delivered), = redis_client.xreadgroup("ops", "c1", {stream: ">"}, count=5)
+    redis_client.xack(stream, "ops", delivered[0][0], delivered[1][0])
     # when it starts again, then it prints the rest, once, in order
-    _, second = tail(redis_config, count=3, group="ops", consumer="c1")
-    assert ids(first + second) == [a.message_id for a in alerts]
+    _, lines = tail(redis_config, count=3, group="ops", consumer="c1")
+    assert ids(lines) == [a.message_id for a in alerts[2:]]
+    assert redis_client.xpending(stream, "ops")["pending"] == 0
+
+
+def test_count_reads_through_a_group_only_what_it_prints(redis_config, redis_client):
+    add(redis_client, redis_config.prefix, make_alerts(10))
+    stream = f"{redis_config.prefix}alerts"
+    _, first = tail(redis_config, count=2, group="ops", consumer="c1")
+    assert len(first) == 2 and redis_client.xpending(stream, "ops")["pending"] == 0
+    _, rest = tail(redis_config, count=8, group="ops", consumer="c2")
+    assert len(set(ids(first + rest))) == 10
+
+
+def test_tail_group_says_how_many_pending_entries_were_trimmed(redis_config, redis_client, caplog):
+    # given a group that read 6 entries without acknowledging them, 4 of which MAXLEN then trimmed
+    alerts, stream = left_pending(redis_client, redis_config.prefix, 6, "c1")
+    redis_client.xtrim(stream, maxlen=2, approximate=False)
+    # when its consumer comes back, it prints the 2 that are left and says 4 were lost
+    with caplog.at_level("WARNING", logger="monitor.tail"):
+        n, lines = tail(redis_config, count=2, group="ops", consumer="c1")
+    assert ids(lines) == [a.message_id for a in alerts[4:]]
+    assert any("4 entries pending in group ops had been trimmed" in r.getMessage() for r in caplog.records)
     assert redis_client.xpending(stream, "ops")["pending"] == 0
 
 

@@ -117,18 +117,22 @@ class RecordingClient:
         return "1-0"
 
 
-@pytest.mark.parametrize("version, idmp", [("8.6.0", True), ("8.10.1", True), ("7.2.4", False)])
-def test_idempotent_xadd_is_used_where_the_server_has_it(version, idmp):
+@pytest.mark.parametrize("version, idmp, acked", [("8.6.0", True, True), ("8.10.1", True, True),
+                                                  ("8.2.1", False, True), ("7.2.4", False, False)])
+def test_idempotent_xadd_and_acked_trimming_are_used_where_the_server_has_them(version, idmp, acked):
     from monitor.publish import RedisSink
 
     client = RecordingClient(version)
     sink = RedisSink(RedisConfig(prefix="p:"), client, idempotent="auto", producer_id="host-1")
     m = status(1)
     sink.publish("status", m)
-    if idmp:
-        assert client.commands[0][:7] == ("XADD", "p:status", "IDMP", "host-1", m.message_id, "MAXLEN", "~")
+    if idmp:  # XADD key [ACKED] [IDMP producer iid] MAXLEN ~ n * fields
+        assert client.commands[0][:8] == ("XADD", "p:status", "ACKED", "IDMP", "host-1", m.message_id, "MAXLEN", "~")
+    elif acked:
+        assert client.commands[0][:5] == ("XADD", "p:status", "ACKED", "MAXLEN", "~")
     else:
         assert client.commands == [("XADD-plain", "p:status")]
+    assert sink.trims_acked_only == acked
 
 
 def test_concurrent_publishers_lose_nothing(redis_config, redis_client, tmp_path):
