@@ -81,8 +81,14 @@ class RedisSink:
                     raise  # out of memory, read-only replica...: the outbox keeps the message
                 self.disable_idmp(exc)
         if self._acked:
-            return target.execute_command("XADD", self._streams[kind], "ACKED", "MAXLEN", "~", self._maxlen[kind],
-                                          "*", *flat)
+            try:
+                return target.execute_command("XADD", self._streams[kind], "ACKED", "MAXLEN", "~",
+                                              self._maxlen[kind], "*", *flat)
+            except redis.ResponseError as exc:
+                if "syntax" not in str(exc).lower():
+                    raise
+                logger.warning("XADD ACKED refused (%s); trimming by length from now on", exc)
+                self._acked = False
         return target.xadd(self._streams[kind], fields, maxlen=self._maxlen[kind], approximate=True)
 
     @property
