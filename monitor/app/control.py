@@ -3,12 +3,17 @@
 A command is a stream entry with a `command` field (add, remove or update) and either `camera`, the
 JSON of a camera as in the config file (add, update), or `camera_id` (remove). Every worker reads
 every command; bad commands are reported on the status stream and otherwise ignored.
+
+Whoever can write the stream can point the monitor at a source, so `add` and `update` open only URL
+schemes in `control.allow_schemes`, and local files only under `control.allow_paths` (with `file`
+allowed). Give only the admin write access to the stream (README: a Redis ACL).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -17,7 +22,7 @@ import redis
 from pydantic import ValidationError
 
 from monitor.config.loader import describe_error, loc_path
-from monitor.config.models import CameraConfig, MonitorConfig
+from monitor.config.models import CameraConfig, ControlConfig, MonitorConfig
 from monitor.keys import Keys
 from monitor.publish import connect
 
@@ -54,6 +59,32 @@ def parse_command(fields: dict[str, str]) -> CameraChange:
     return CameraChange(action, camera.id, camera)
 
 
+def check_allowed(camera: CameraConfig, rules: ControlConfig) -> None:
+    """Raise ControlError unless the camera's source is one the control stream may open."""
+    scheme, path = source_scheme(camera.url)
+    if scheme not in rules.allow_schemes:
+        allowed = ", ".join(rules.allow_schemes) or "none"
+        raise ControlError(f"camera.url: scheme {scheme!r} is not in control.allow_schemes ({allowed})")
+    if scheme != "file":
+        return
+    real = os.path.realpath(path)  # symlinks and `..` resolved: no way out of an allowed folder
+    for folder in rules.allow_paths:
+        base = os.path.realpath(folder)
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            return
+    raise ControlError(f"camera.url: {path!r} is not under any of control.allow_paths")
+
+
+def source_scheme(url: str) -> tuple[str, str]:
+    """(scheme, path): `file` and the path for a local file or folder (plain or file://)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "file", url
+    if scheme.lower() == "file":
+        return "file", rest
+    return scheme.lower(), ""
+
+
 def diff_cameras(old: MonitorConfig, new: MonitorConfig) -> list[CameraChange]:
     """The changes that take `old`'s cameras to `new`'s (a reload)."""
     before = {c.id: c for c in old.cameras}
@@ -77,6 +108,7 @@ class ControlListener:
     def __init__(self, config: MonitorConfig, on_change: Callable[[CameraChange], None],
                  on_error: Callable[[str], None]):
         self.stream = Keys(config.redis.prefix).control
+        self.rules = config.control
         self.client = connect(config.redis.model_copy(update={"socket_timeout": 10.0}))
         self.on_change, self.on_error = on_change, on_error
         self._stop = threading.Event()
@@ -111,6 +143,8 @@ class ControlListener:
     def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
             change = parse_command(fields)
+            if change.camera is not None:
+                check_allowed(change.camera, self.rules)
         except ControlError as exc:
             self.on_error(f"control entry {entry_id} ignored: {exc}")
             return

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from monitor.config import parse_config
-from monitor.app.control import ControlError, diff_cameras, parse_command, restart_needed
+from monitor.config.models import CameraConfig, ControlConfig
+from monitor.app.control import ControlError, check_allowed, diff_cameras, parse_command, restart_needed
 from monitor.app.daemon import Monitor
 from monitor.schema import parse_entry
 from tests.fixtures_media import write_h264
@@ -35,6 +36,33 @@ def test_bad_commands_are_explained(fields, problem):
     assert problem in str(err.value)
 
 
+@pytest.mark.parametrize("url, rules, problem", [
+    ("/etc/passwd", ControlConfig(), "scheme 'file' is not in control.allow_schemes (rtsp, rtsps, http, https)"),
+    ("file:///etc/passwd", ControlConfig(), "scheme 'file' is not in control.allow_schemes"),
+    ("gopher://h/x", ControlConfig(), "scheme 'gopher' is not in control.allow_schemes"),
+    ("HTTP://cam/x", ControlConfig(allow_schemes=["rtsp"]), "scheme 'http' is not in control.allow_schemes (rtsp)"),
+    ("/srv/video/../../etc/passwd", ControlConfig(allow_schemes=["file"], allow_paths=["/srv/video"]),
+     "is not under any of control.allow_paths"),
+    ("/srv/videos-other/a.mp4", ControlConfig(allow_schemes=["file"], allow_paths=["/srv/video"]),
+     "is not under any of control.allow_paths"),
+])
+def test_the_control_stream_opens_only_allowed_schemes_and_folders(url, rules, problem):
+    with pytest.raises(ControlError) as err:
+        check_allowed(CameraConfig(id="x", url=url), rules)
+    assert problem in str(err.value)
+
+
+def test_allowed_sources_pass_and_a_symlink_cannot_leave_an_allowed_folder(tmp_path):
+    rules = ControlConfig(allow_schemes=["rtsp", "file"], allow_paths=[str(tmp_path / "videos")])
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "escape").symlink_to("/etc")
+    check_allowed(CameraConfig(id="x", url="rtsp://u:p@cam/s"), rules)
+    check_allowed(CameraConfig(id="x", url=str(tmp_path / "videos" / "a.mp4")), rules)
+    check_allowed(CameraConfig(id="x", url=f"file://{tmp_path}/videos/dashcam"), rules)
+    with pytest.raises(ControlError):
+        check_allowed(CameraConfig(id="x", url=str(tmp_path / "videos" / "escape" / "passwd")), rules)
+
+
 def test_a_reload_diff_names_each_camera_change():
     old = parse_config("cameras: [{id: a, url: x}, {id: b, url: y}, {id: c, url: z}]")
     new = parse_config("cameras: [{id: a, url: x}, {id: b, url: y2}, {id: d, url: w}]\nwindow: {stride: 2}")
@@ -48,7 +76,9 @@ def test_control_stream_adds_and_removes_cameras_without_a_restart(
         redis_config, redis_client, tiny_model_dir, tmp_path):
     video = write_h264(tmp_path / "v.mp4", seconds=6, fps=15)
     first = {"id": "first", "url": str(video), "loop": True, "pace": "fast"}
-    monitor = Monitor(make_config(redis_config, tiny_model_dir, tmp_path, [first]))
+    config = make_config(redis_config, tiny_model_dir, tmp_path, [first])
+    config = config.model_copy(update={"control": ControlConfig(allow_schemes=["file"], allow_paths=[str(tmp_path)])})
+    monitor = Monitor(config)
     stop = threading.Event()
     thread = threading.Thread(target=monitor.run, args=(stop,))
     thread.start()
@@ -67,6 +97,8 @@ def test_control_stream_adds_and_removes_cameras_without_a_restart(
         second = {"id": "second", "url": str(video), "loop": True, "pace": "fast"}
         redis_client.xadd(control, {"command": "add", "camera": json.dumps(second)})
         redis_client.xadd(control, {"command": "launch"})
+        outside = {"id": "outside", "url": "/etc/passwd"}
+        redis_client.xadd(control, {"command": "add", "camera": json.dumps(outside)})
         assert wait_for(lambda: "second" in cameras_described(), 30)
         redis_client.xadd(control, {"command": "remove", "camera_id": "first"})
         assert wait_for(lambda: "removed" in states("first"), 15)
@@ -78,3 +110,5 @@ def test_control_stream_adds_and_removes_cameras_without_a_restart(
     worker_errors = [parse_entry(f).detail for _, f in redis_client.xrange(f"{redis_config.prefix}status")
                      if parse_entry(f).camera is None and parse_entry(f).state == "error"]
     assert any("command must be add, remove or update" in d for d in worker_errors)
+    assert any("'/etc/passwd' is not under any of control.allow_paths" in d for d in worker_errors)
+    assert "outside" not in states("outside") and not states("outside")
