@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the one thing here that cannot be made real without a GPU.
 HANG_WRAPPER = """
 import os, sys, threading
-import monitor.daemon as daemon
+import monitor.app.daemon as daemon
 real = daemon.create_backend
 def create_backend(config):
     backend = real(config)
@@ -37,7 +37,7 @@ def create_backend(config):
         setattr(backend, name, hanging)
     return backend
 daemon.create_backend = create_backend
-from monitor.cli import main
+from monitor.app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -18,7 +18,7 @@ from monitor.pipeline.camera import CameraWorker
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.app.control import CameraChange, ControlListener, diff_cameras, restart_needed
 from monitor.keys import Keys
-from monitor.health import Health
+from monitor.app.health import Health
 from monitor.app.metrics import HealthServer, Metrics, Snapshot
 from monitor.output import ResultPrinter
 from monitor.inference.prompts import ANOMALY
@@ -30,7 +30,7 @@ from monitor.pipeline.messages import descriptions
 from monitor.pipeline.scheduler import Scheduler
 from monitor.redact import redact_text
 from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
-from monitor.sd_notify import Notifier
+from monitor.app.sd_notify import Notifier
 
 logger = logging.getLogger(__name__)
 

@@ -112,7 +112,7 @@ def test_tail_group_says_how_many_pending_entries_were_trimmed(redis_config, red
     alerts, stream = left_pending(redis_client, redis_config.prefix, 6, "c1")
     redis_client.xtrim(stream, maxlen=2, approximate=False)
     # when its consumer comes back, it prints the 2 that are left and says 4 were lost
-    with caplog.at_level("WARNING", logger="monitor.tail"):
+    with caplog.at_level("WARNING", logger="monitor.app.tail"):
         n, lines = tail(redis_config, count=2, group="ops", consumer="c1")
     assert ids(lines) == [a.message_id for a in alerts[4:]]
     assert any("4 entries pending in group ops had been trimmed" in r.getMessage() for r in caplog.records)

@@ -8,8 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from monitor.health import Verdict
-from monitor.metrics import HealthServer, Metrics
+from monitor.app.health import Verdict
+from monitor.app.metrics import HealthServer, Metrics
 from tests.deploy.validators import run, tool
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from monitor.metrics import Metrics, Snapshot
+from monitor.app.metrics import Metrics, Snapshot
 from tests.deploy.validators import run, tool
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

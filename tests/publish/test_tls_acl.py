@@ -14,11 +14,11 @@ import pytest
 import redis
 
 from monitor.config.models import MonitorConfig, RedisConfig
-from monitor.control import ControlListener
+from monitor.app.control import ControlListener
 from monitor.publish import Publisher
 from monitor.publish.trim_watch import TrimWatch
 from monitor.schema import Status, rfc3339
-from monitor.tail import follow
+from monitor.app.tail import follow
 from tests.daemon_process import free_port
 
 ACL = Path(__file__).resolve().parents[2] / "deploy" / "redis" / "users.acl"

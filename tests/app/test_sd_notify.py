@@ -1,11 +1,11 @@
-"""The notify protocol over a real datagram socket (the daemon's own use: tests/lifecycle)."""
+"""The notify protocol over a real datagram socket (the daemon's own use: tests/app/test_daemon_process.py)."""
 
 from __future__ import annotations
 
 import os
 import socket
 
-from monitor.sd_notify import Notifier
+from monitor.app.sd_notify import Notifier
 
 
 def receive(sock: socket.socket) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.health import Health
+from monitor.app.health import Health
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.metrics import Metrics, Snapshot
+from monitor.app.metrics import Metrics, Snapshot
 from tests.deploy.validators import check_metrics
 
 
