@@ -92,7 +92,7 @@ def test_control_stream_adds_and_removes_cameras_without_a_restart(
                 if m.camera and m.camera.id == camera_id]
 
     try:
-        assert wait_for(lambda: monitor.app.control is not None and "first" in cameras_described(), 30)
+        assert wait_for(lambda: monitor.control is not None and "first" in cameras_described(), 30)
         time.sleep(1.5)  # the listener pins its start position at its first read
         second = {"id": "second", "url": str(video), "loop": True, "pace": "fast"}
         redis_client.xadd(control, {"command": "add", "camera": json.dumps(second)})

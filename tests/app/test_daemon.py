@@ -79,7 +79,7 @@ def test_metrics_health_and_readiness_are_served(redis_config, tiny_model_dir, t
     thread.start()
     try:
         deadline = time.monotonic() + 30
-        while (monitor._http is None or monitor.pipeline.scheduler.stats.completed < 2) and time.monotonic() < deadline:
+        while (monitor._http is None or monitor.scheduler.stats.completed < 2) and time.monotonic() < deadline:
             time.sleep(0.2)
         base = f"http://{monitor._http.address}"
         assert urllib.request.urlopen(f"{base}/readyz").status == 200
