@@ -102,7 +102,7 @@ def test_metrics_health_and_readiness_are_served(redis_config, tiny_model_dir, t
 def test_an_unreachable_camera_does_not_stop_the_others_and_shows_in_status(
         redis_config, redis_client, tiny_model_dir, tmp_path):
     video = write_h264(tmp_path / "street.mp4", seconds=6, fps=15)
-    cams = [{"id": "dead-cam", "url": "rtsp://admin:hunter2@127.0.0.1:9/nothing"},
+    cams = [{"id": "dead-cam", "url": "rtsp://admin:hunter2@127.0.0.1:9/nothing?user=admin&password=hunter3"},
             {"id": "street", "url": str(video), "pace": "fast", "loop": True}]
     monitor = Monitor(make_config(redis_config, tiny_model_dir, tmp_path, cams))
     assert run_for(monitor, seconds=8) == 0
@@ -114,6 +114,7 @@ def test_an_unreachable_camera_does_not_stop_the_others_and_shows_in_status(
     dead = [m for m in status if m.camera and m.camera.id == "dead-cam"]
     assert any(m.state in ("error", "reconnecting") for m in dead)
     assert "hunter2" not in str([m.model_dump() for m in status])
+    assert "hunter3" not in str([m.model_dump() for m in status])  # a query-string password too
     worker = [m.state for m in status if m.camera is None]
     assert worker[0] == "starting" and worker[-1] == "stopped"
 

@@ -82,6 +82,24 @@ def test_notify_ready_after_warm_up_watchdog_while_progressing_and_health_fails_
             stop(proc)
 
 
+def test_a_second_ctrl_c_exits_130_at_once_without_an_abort(tmp_path, tiny_model_dir, video):
+    with private_redis(tmp_path) as (_, redis_port):
+        config, port = write_config(tmp_path, f"redis://127.0.0.1:{redis_port}/0", tiny_model_dir, video)
+        proc = start(config, tmp_path)
+        try:
+            wait_for(lambda: get(port, "/readyz")[0] == 200, 180, "/readyz 200", proc)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(5) == 130 and time.monotonic() - started < 3
+            err = (tmp_path / "stderr.log").read_text()
+            assert "second signal: stopping now" in err
+            assert "terminate called" not in err and "Fatal Python error" not in err and "Traceback" not in err
+        finally:
+            stop(proc)
+
+
 def test_a_stop_during_a_redis_outage_takes_under_10_s_and_keeps_the_unsent_in_the_outbox(
         tmp_path, tiny_model_dir, video):
     with private_redis(tmp_path) as (server, redis_port):
