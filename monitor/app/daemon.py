@@ -26,6 +26,7 @@ from monitor.publish import Publisher, connect
 from monitor.sources import PacketRing
 from monitor.pipeline.messages import descriptions
 from monitor.pipeline.scheduler import Scheduler
+from monitor.tiles import LatestFrames
 from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Monitor:
                                    on_error=self._on_batch_error,
                                    on_batch=lambda size, seconds: self.metrics.batch.observe(size))
         self.metrics.on_scrape(self._refresh_metrics)
+        ttl = config.evidence.frames_ttl_seconds  # the UI's tiles: latest frame per camera, off the GPU thread
+        self.frames = LatestFrames(config.redis, ttl) if ttl > 0 else None
         self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
         self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
         self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
@@ -62,8 +65,9 @@ class Monitor:
         self._http: HealthServer | None = None
 
     def _worker(self, camera: CameraConfig) -> CameraWorker:
+        on_clip = (lambda clip: self.frames.offer(clip.camera_id, clip.frames[-1])) if self.frames else None
         return CameraWorker(camera, self.config, self.scheduler.submit, self._on_source_status,
-                            packet_ring=self._packet_ring())
+                            packet_ring=self._packet_ring(), on_clip=on_clip)
 
     def _packet_ring(self) -> PacketRing | None:
         """Compressed packets of the pre-roll and the window, for the evidence MP4 (no re-encode)."""
@@ -82,6 +86,8 @@ class Monitor:
         self._start_http()
         self._warm_up()
         self.scheduler.start()
+        if self.frames is not None:
+            self.frames.start()
         for worker in list(self.cameras.values()):
             worker.start()
         self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text))
@@ -209,6 +215,8 @@ class Monitor:
             if not worker.join(10.0):
                 logger.warning("camera %s did not stop within 10 s", worker.camera.id)
         self.scheduler.stop()
+        if self.frames is not None:
+            self.frames.stop()
         for camera_id in list(self.cameras):  # an alert left open would never get its `end`
             self._publish_alerts(self.alerts.close(camera_id))
         code = 1 if self.scheduler.fatal is not None else 0

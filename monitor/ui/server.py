@@ -1,0 +1,29 @@
+"""Runs the UI app under uvicorn on ui.listen (or --listen), refusing an open port without credentials."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from monitor.config.models import MonitorConfig
+from monitor.ui.app import create_app
+from monitor.ui.auth import check_listen
+
+logger = logging.getLogger(__name__)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"--listen: expected HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def serve(config: MonitorConfig, listen: str | None = None) -> int:
+    host, port = split_listen(listen or config.ui.listen)
+    check_listen(host, config.ui)
+    logger.info("monitor ui on http://%s:%d/ (%s)", host, port, "read-only" if config.ui.read_only else "acknowledge on")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=3)
+    return 0
