@@ -105,3 +105,51 @@ def test_a_wrong_broker_password_delivers_nothing_and_acknowledges_nothing(redis
     finally:
         stop_bridge(stop, workers)
     assert pending(redis_client, config) == 1
+
+
+def make_certs(folder):
+    """A CA and a broker certificate for 127.0.0.1, made with openssl."""
+    import subprocess
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.crt"))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(folder / "broker.key"),
+        "-out", str(folder / "broker.csr"))
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(folder / "broker.csr"), "-CA", str(folder / "ca.crt"), "-CAkey",
+        str(folder / "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", str(folder / "san.ext"),
+        "-out", str(folder / "broker.crt"))
+
+
+def test_alerts_reach_a_broker_over_tls_verified_against_its_ca(redis_config, redis_client, tmp_path):
+    import getpass
+    import subprocess
+
+    from tests.notify.conftest import free_port
+
+    make_certs(tmp_path)
+    port = free_port()
+    (tmp_path / "tls.conf").write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\ncafile {tmp_path}/ca.crt\ncertfile {tmp_path}/broker.crt\n"
+        f"keyfile {tmp_path}/broker.key\npersistence false\nuser {getpass.getuser()}\n")
+    broker = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "tls.conf")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        config = notify_config(redis_config, tmp_path, f"""
+  start: all
+  mqtt: {{host: 127.0.0.1, port: {port}, tls: {{enabled: true, ca_file: "{tmp_path}/ca.crt"}}, discovery: false}}
+""")
+        xadd_alert(redis_client, config, make_alert("gate-1"))
+        stop = threading.Event()
+        workers = start_workers(config, stop)
+        try:
+            assert workers[0].route.connected.wait(10), "no TLS connection"
+            wait_for(lambda: pending(redis_client, config) == 0 and workers[0].delivered == 1, 10, "delivered")
+        finally:
+            stop_bridge(stop, workers)
+    finally:
+        broker.terminate()
+        broker.wait(10)

@@ -120,3 +120,43 @@ def test_tiles_show_the_demo_cameras_and_an_alert_reaches_the_feed_within_two_se
         time.sleep(0.5)
         chromium.save_screenshot(str(screenshot_path(tmp_path, "ui.png")))
         chromium.get("about:blank")  # closes the event stream before the server stops
+
+
+def test_a_real_alert_of_the_daemon_plays_its_remuxed_evidence_in_the_page(
+        redis_config, redis_client, tmp_path, tiny_model_dir, chromium):
+    """The whole path: the bundled footage, the tiny model, a threshold of 0 that forces an alert, the
+    evidence MP4 remuxed from the packet ring, the tile's latest frame, the page."""
+    import threading
+
+    from monitor.daemon import Monitor
+
+    config = ui_config(redis_config, tmp_path, "ui: {read_only: true}")
+    cameras = [config.cameras[0].model_copy(update={"url": str(ASSETS / "street.mp4"), "loop": True})]
+    config = config.model_copy(update={
+        "cameras": cameras,
+        "model": config.model.model_copy(update={"id": str(tiny_model_dir), "max_new_tokens": 8, "max_batch": 2}),
+        "window": config.window.model_copy(update={"seconds": 4, "stride": 2, "frames": 4}),
+        "alerts": config.alerts.model_copy(update={"threshold": 0.0, "open_after": 1}),
+        "evidence": config.evidence.model_copy(update={"pre_roll_seconds": 2}),
+        "metrics": config.metrics.model_copy(update={"enabled": False})})
+    monitor, stop = Monitor(config), threading.Event()
+    daemon = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    with UiServer(config) as server:
+        chromium.get(server.url + "/")
+        daemon.start()
+        try:
+            item = wait_for(lambda: chromium.find_elements(By.CSS_SELECTOR, ".alert"), 90, "the daemon's alert")[0]
+            wait_for(lambda: chromium.execute_script(
+                "return document.querySelector('.tile .frame img').naturalWidth") > 0, 10, "the tile's frame")
+        finally:
+            stop.set()
+            daemon.join(60)
+        video = item.find_element(By.CSS_SELECTOR, "video")
+        assert video.get_attribute("src").startswith(server.url + "/evidence/street-1/")
+        chromium.execute_script("arguments[0].play()", video)
+        wait_for(lambda: chromium.execute_script("return arguments[0].readyState", video) >= 2, 10,
+                 "the remuxed evidence decodable")
+        first = chromium.execute_script("return arguments[0].currentTime", video)
+        wait_for(lambda: chromium.execute_script("return arguments[0].currentTime", video) > first + 0.3, 10,
+                 "the remuxed evidence playing")
+        chromium.get("about:blank")
