@@ -92,6 +92,8 @@ def create_app(config: MonitorConfig) -> Starlette:
                     except asyncio.TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
+                    if kind == "close":
+                        return
                     yield f"event: {kind}\ndata: {json.dumps(payload)}\n\n"
             finally:
                 state.unsubscribe(queue)

@@ -20,10 +20,28 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class UiServer(uvicorn.Server):
+    """uvicorn, ending the page's event streams as soon as it is told to stop (they never end by themselves)."""
+
+    def handle_exit(self, sig, frame) -> None:
+        ui_state = getattr(self.config.app, "state", None)
+        loop = getattr(self, "_loop", None)
+        if ui_state is not None and loop is not None:
+            loop.call_soon_threadsafe(ui_state.ui.close_all)
+        super().handle_exit(sig, frame)
+
+    async def serve(self, sockets=None) -> None:
+        import asyncio
+
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+
 def serve(config: MonitorConfig, listen: str | None = None) -> int:
     host, port = split_listen(listen or config.ui.listen)
     check_listen(host, config.ui)
     logger.info("monitor ui on http://%s:%d/ (%s)", host, port, "read-only" if config.ui.read_only else "acknowledge on")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=3)
+    server = UiServer(uvicorn.Config(create_app(config), host=host, port=port, log_level="warning",
+                                     access_log=False, timeout_graceful_shutdown=3))
+    server.run()
     return 0

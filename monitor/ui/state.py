@@ -137,6 +137,15 @@ class UiState:
             except asyncio.QueueFull:  # a stalled browser: its stream ends; EventSource reconnects afresh
                 self.subscribers.discard(queue)
 
+    def close_all(self) -> None:
+        """Server stopping: end every event stream now instead of waiting for browsers to hang up."""
+        for queue in list(self.subscribers):
+            self.subscribers.discard(queue)
+            try:
+                queue.put_nowait(("close", {}))
+            except asyncio.QueueFull:
+                pass
+
     async def acknowledge(self, alert_id: str, by: str, at: str) -> dict:
         ack = {"alert_id": alert_id, "by": by, "at": at}
         await self.client.hset(self.keys.acks, alert_id, json.dumps(ack))

@@ -155,3 +155,29 @@ def test_an_alert_in_retry_when_the_bridge_stops_is_delivered_after_its_restart(
         stop_bridge(stop, workers)
         receiver.stop()
     assert receiver.alerts()[0]["message_id"] == alert.message_id
+
+
+def test_webhooks_get_freshly_signed_evidence_urls(redis_config, redis_client, tmp_path, receiver):
+    from urllib.parse import parse_qs, urlparse
+
+    from monitor.evidence.urls import EvidenceSigner
+    from tests.ui.conftest import evidence_files
+
+    config = notify_config(redis_config, tmp_path, f"""
+  start: all
+  webhooks: [{{name: ops, url: "{receiver.url}"}}]
+evidence: {{urls: {{base_url: "https://monitor.example.org", secret: url-secret-0123456789}}}}
+""")
+    evidence = evidence_files(config, "gate-1")
+    xadd_alert(redis_client, config, make_alert("gate-1", evidence=evidence))  # stored without URLs
+    stop, workers = run_bridge(config)
+    try:
+        wait_for(lambda: receiver.received, 10, "the delivery")
+    finally:
+        stop_bridge(stop, workers)
+    url = urlparse(receiver.alerts()[0]["evidence"]["clip_url"])
+    assert url.netloc == "monitor.example.org"
+    q = parse_qs(url.query)
+    path = EvidenceSigner(config.evidence.urls, config.evidence.dir).resolve(
+        url.path.removeprefix("/evidence/"), q["exp"][0], q["sig"][0])
+    assert str(path) == evidence.clip

@@ -16,6 +16,7 @@ from monitor.config.models import MonitorConfig
 from monitor.schema import Alert, CameraRef, Evidence, FramesRef, ModelRef, WindowRef, rfc3339, stable_id, \
     stream_fields
 from monitor.ui.app import create_app
+from monitor.ui.server import UiServer as RealServer
 from tests.browser import chromium  # noqa: F401  (fixture)
 
 ASSETS = Path(__file__).resolve().parents[2] / "monitor" / "assets"
@@ -32,7 +33,7 @@ class UiServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(config)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+        self.server = RealServer(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     timeout_graceful_shutdown=1))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -45,7 +46,7 @@ class UiServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
+        self.server.handle_exit(15, None)  # as SIGTERM does
         self.thread.join(10)
 
 
