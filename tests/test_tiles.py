@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from monitor.daemon import Monitor
+from monitor.app.daemon import Monitor
 from monitor.evidence.urls import EvidenceSigner
 from monitor.schema import Alert
 from monitor.tiles import LatestFrames
 from tests.fixtures_media import write_h264
-from tests.test_daemon import entries, make_config, run_for
+from tests.app.test_daemon import entries, make_config, run_for
 from tests.ui.conftest import ASSETS
 
 
@@ -58,7 +58,7 @@ def test_the_daemon_leaves_each_cameras_latest_frame_and_signs_its_evidence_urls
     config = config.model_copy(update={
         "alerts": config.alerts.model_copy(update={"threshold": 0.0, "open_after": 1}),
         "evidence": config.evidence.model_copy(update={"urls": config.evidence.urls.model_copy(
-            update={"base_url": "https://monitor.example.org", "secret": "s3cret-for-the-test-only"})})})
+            update={"base_url": "https://monitor.example.org", "signing_key": "s3cret-for-the-test-only"})})})
     monitor = Monitor(config)
     assert run_for(monitor, exit_when_done=True) == 0
 

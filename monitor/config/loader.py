@@ -126,7 +126,7 @@ def _scalar(value: str) -> Any:
 
 SECRET_ENV = {  # variable -> key path: secrets that may stay out of the file
     "MONITOR_REDIS_PASSWORD": ("redis", "password"),
-    "MONITOR_EVIDENCE_URL_SECRET": ("evidence", "urls", "secret"),
+    "MONITOR_EVIDENCE_URL_KEY": ("evidence", "urls", "signing_key"),
     "MONITOR_UI_TOKEN": ("ui", "token"),
     "MONITOR_UI_PASSWORD": ("ui", "password"),
 }

@@ -16,17 +16,17 @@ class _Section(BaseModel):
 
 class EvidenceUrlsConfig(_Section):
     base_url: str | None = Field(None, description="Public base URL under which `monitor ui` serves evidence, e.g. "
-                                 "https://monitor.example.org (no trailing path needed). Set with `secret`: every "
+                                 "https://monitor.example.org (no trailing path needed). Set with `signing_key`: every "
                                  "alert's `evidence` then carries `clip_url` and `image_url`, signed and expiring.")
-    secret: str | None = Field(None, min_length=16, description="HMAC key that signs evidence URLs (secret; at least "
+    signing_key: str | None = Field(None, min_length=16, description="HMAC key that signs evidence URLs (secret; at least "
                                "16 characters; never printed). The UI and the notifier need the same one. "
-                               "MONITOR_EVIDENCE_URL_SECRET sets it.", json_schema_extra=SECRET)
+                               "MONITOR_EVIDENCE_URL_KEY sets it.", json_schema_extra=SECRET)
     ttl_seconds: float = Field(7 * 86400.0, gt=0, description="How long a signed evidence URL stays valid, in "
                                "seconds. The UI and the notifier sign fresh URLs when they show or deliver an alert.")
 
     @property
     def enabled(self) -> bool:
-        return bool(self.base_url and self.secret)
+        return bool(self.base_url and self.signing_key)
 
 
 class UiConfig(_Section):

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.backends import create_backend
+from monitor.inference.registry import create_backend
 from monitor.config.models import MonitorConfig
 from monitor.eval import metrics as m
 from monitor.eval.labels import LabeledVideo, load_labels

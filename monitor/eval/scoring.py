@@ -12,11 +12,11 @@ from pathlib import Path
 
 import av
 
-from monitor.backends.base import Backend, InferenceRequest
-from monitor.camera import SHORT_SIDE
+from monitor.inference.contract import Backend, InferenceRequest
+from monitor.pipeline.camera import SHORT_SIDE
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.evidence.keyframe import encode_jpeg
-from monitor.prompts import ANOMALY, prompts_for
+from monitor.inference.prompts import ANOMALY, prompts_for
 from monitor.tiles import thumbnail
 from monitor.window import ClipWindow
 

@@ -28,7 +28,7 @@ class EvidenceSigner:
     def __init__(self, cfg: EvidenceUrlsConfig, root: str | Path):
         self.cfg = cfg
         self.root = Path(root).absolute()
-        self._key = (cfg.secret or "").encode()
+        self._key = (cfg.signing_key or "").encode()
 
     @property
     def enabled(self) -> bool:

@@ -16,7 +16,7 @@ from monitor.keys import Keys
 from monitor.notify.gate import RouteGate
 from monitor.notify.webhook import DeliveryError, WebhookRoute
 from monitor.publish.redis_sink import connect
-from monitor.tail import GroupReader, SeenIds
+from monitor.app.tail import GroupReader, SeenIds
 
 logger = logging.getLogger(__name__)
 

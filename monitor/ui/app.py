@@ -34,14 +34,15 @@ def page_signer(config: MonitorConfig) -> EvidenceSigner:
     """Signs the page's own evidence links (relative URLs). Without a configured secret, a random one of
     this process: the page can still play evidence, and nothing outside can forge a link."""
     urls = config.evidence.urls
-    cfg = EvidenceUrlsConfig(base_url="", secret=urls.secret or secrets.token_hex(32), ttl_seconds=urls.ttl_seconds)
+    cfg = EvidenceUrlsConfig(base_url="", signing_key=urls.signing_key or secrets.token_hex(32),
+                             ttl_seconds=urls.ttl_seconds)
     return _RelativeSigner(cfg, config.evidence.dir or ".")
 
 
 class _RelativeSigner(EvidenceSigner):
     @property
     def enabled(self) -> bool:
-        return bool(self.cfg.secret)
+        return bool(self.cfg.signing_key)
 
 
 def create_app(config: MonitorConfig) -> Starlette:

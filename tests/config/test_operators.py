@@ -8,7 +8,7 @@ import yaml
 from monitor.config import ConfigError, parse_config, redacted_dict
 
 TEXT = """
-evidence: {urls: {base_url: "https://m.example.org", secret: "${URL_SECRET}"}}
+evidence: {urls: {base_url: "https://m.example.org", signing_key: "${URL_SECRET}"}}
 ui: {username: duty, password: night-shift-7}
 notify:
   webhooks: [{name: ops, url: "https://hooks.example.org/x", secret: hook-secret, headers: {X-Api-Key: k-123}}]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.backends import InferenceResult, PromptResult, register
+from monitor.inference.registry import InferenceResult, PromptResult, register
 from monitor.config import parse_config
 
 ASSETS = Path(__file__).resolve().parents[2] / "monitor" / "assets"

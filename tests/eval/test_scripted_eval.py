@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from monitor.cli import main
+from monitor.app.cli import main
 from monitor.eval.run import evaluate
 from tests.eval.conftest import SCRIPTED, eval_config
 

@@ -166,7 +166,7 @@ def test_webhooks_get_freshly_signed_evidence_urls(redis_config, redis_client, t
     config = notify_config(redis_config, tmp_path, f"""
   start: all
   webhooks: [{{name: ops, url: "{receiver.url}"}}]
-evidence: {{urls: {{base_url: "https://monitor.example.org", secret: url-secret-0123456789}}}}
+evidence: {{urls: {{base_url: "https://monitor.example.org", signing_key: url-secret-0123456789}}}}
 """)
     evidence = evidence_files(config, "gate-1")
     xadd_alert(redis_client, config, make_alert("gate-1", evidence=evidence))  # stored without URLs

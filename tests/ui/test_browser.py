@@ -10,8 +10,8 @@ import av
 import pytest
 from selenium.webdriver.common.by import By
 
-from monitor.results import description
-from monitor.backends.base import PromptResult
+from monitor.pipeline.messages import description
+from monitor.inference.contract import PromptResult
 from monitor.clip import Clip
 from monitor.schema import CameraRef, Status, rfc3339, stable_id, stream_fields
 from monitor.tiles import LatestFrames
@@ -127,7 +127,7 @@ def test_a_real_alert_of_the_daemon_plays_its_remuxed_evidence_in_the_page(
     evidence MP4 remuxed from the packet ring, the tile's latest frame, the page."""
     import threading
 
-    from monitor.daemon import Monitor
+    from monitor.app.daemon import Monitor
 
     config = ui_config(redis_config, tmp_path, "ui: {read_only: true}")
     cameras = [config.cameras[0].model_copy(update={"url": str(ASSETS / "street.mp4"), "loop": True})]

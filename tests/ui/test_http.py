@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from monitor.cli import main
+from monitor.app.cli import main
 from monitor.ui.app import page_signer
 from monitor.ui.auth import InsecureListen, check_listen
 from tests.ui.conftest import UiServer, evidence_files, ui_config
@@ -38,7 +38,7 @@ def local(url: str) -> str:
 
 @pytest.fixture
 def signed(redis_config, tmp_path):
-    config = ui_config(redis_config, tmp_path, f"evidence: {{urls: {{secret: {SECRET}}}}}")
+    config = ui_config(redis_config, tmp_path, f"evidence: {{urls: {{signing_key: {SECRET}}}}}")
     evidence = evidence_files(config)
     return config, evidence, page_signer(config)
 
@@ -105,7 +105,7 @@ def test_two_hundred_cameras_are_paged(redis_config, tmp_path):
 
 def test_a_token_guards_the_page_but_not_signed_evidence(redis_config, tmp_path):
     token = "operator-token-0123456789"
-    config = ui_config(redis_config, tmp_path, f"ui: {{token: {token}}}\nevidence: {{urls: {{secret: {SECRET}}}}}")
+    config = ui_config(redis_config, tmp_path, f"ui: {{token: {token}}}\nevidence: {{urls: {{signing_key: {SECRET}}}}}")
     evidence = evidence_files(config)
     signer = page_signer(config)
     with UiServer(config) as server:
