@@ -159,7 +159,8 @@ def _cmd_make_tiny(args: argparse.Namespace) -> int:
 
 def _add_ui(sub) -> None:
     ui = sub.add_parser("ui", help="the operators' web page: camera tiles, live alerts, evidence")
-    ui.add_argument("--config", type=Path, required=True, help="YAML config file (redis, cameras, ui, evidence)")
+    ui.add_argument("--config", type=Path, help="YAML config file (redis, cameras, ui, evidence); without it, "
+                    "the embedded demo's (next to a `monitor run` without --config)")
     ui.add_argument("--listen", help="HOST:PORT (default ui.listen, 127.0.0.1:8080)")
     ui.set_defaults(func=_cmd_ui)
 
@@ -169,7 +170,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     from monitor.ui.auth import InsecureListen
     from monitor.ui.server import serve
 
-    config = load_config(args.config)
+    config = _load(args.config)
     setup_logging(config.log.level, config.log.format)
     try:
         return serve(config, args.listen)

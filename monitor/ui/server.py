@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 
 import uvicorn
 
@@ -29,6 +32,20 @@ class UiServer(uvicorn.Server):
         if ui_state is not None and loop is not None:
             loop.call_soon_threadsafe(ui_state.ui.close_all)
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        """uvicorn re-raises SIGTERM after its graceful stop (exit status -15); `monitor ui`, like `monitor run`,
+        exits 0 after a clean stop instead."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     async def serve(self, sockets=None) -> None:
         import asyncio

@@ -71,8 +71,8 @@ class UiState:
             try:
                 streams = {self.keys.stream(s): last for s, last in self._last.items()}
                 reply = await self.client.xread(streams, count=500, block=BLOCK_MS)
-            except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-                logger.warning("Redis does not answer (%s); retrying", exc)
+            except aioredis.RedisError as exc:  # the page stays up and catches up once Redis answers
+                logger.warning("Redis: %s; retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
             for key, entries in reply or []:

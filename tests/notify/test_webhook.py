@@ -181,3 +181,30 @@ evidence: {{urls: {{base_url: "https://monitor.example.org", signing_key: url-se
     path = EvidenceSigner(config.evidence.urls, config.evidence.dir).resolve(
         url.path.removeprefix("/evidence/"), q["exp"][0], q["sig"][0])
     assert str(path) == evidence.clip
+
+
+def test_monitor_notify_delivers_and_exits_cleanly_on_sigterm(redis_config, redis_client, tmp_path, receiver):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    config_file = tmp_path / "notify.yaml"
+    config_file.write_text(f'redis: {{url: "{redis_config.url}", prefix: "{redis_config.prefix}"}}\n'
+                           f'state_dir: "{tmp_path}"\n'
+                           f'notify: {{start: all, webhooks: [{{name: ops, url: "{receiver.url}"}}]}}\n')
+    alert = make_alert("gate-1")
+    xadd_alert(redis_client, notify_config(redis_config, tmp_path, "  start: all"), alert)
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "notify", "--config", str(config_file)], cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)}, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: receiver.received, 30, "the delivery")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert receiver.alerts()[0]["message_id"] == alert.message_id

@@ -139,3 +139,40 @@ def test_listening_beyond_loopback_needs_a_credential(redis_config, tmp_path, ca
     config_file.write_text(f'redis: {{url: "{redis_config.url}", prefix: "{redis_config.prefix}"}}\n')
     assert main(["ui", "--config", str(config_file), "--listen", "0.0.0.0:0"]) == 2
     assert "beyond loopback" in capsys.readouterr().err
+
+
+def test_monitor_ui_serves_until_sigterm_and_then_stops_promptly_even_with_a_browser_attached(redis_config, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.ui.conftest import free_port
+
+    port = free_port()
+    config_file = tmp_path / "ui.yaml"
+    config_file.write_text(f'redis: {{url: "{redis_config.url}", prefix: "{redis_config.prefix}"}}\n'
+                           f'state_dir: "{tmp_path}"\ncameras: [{{id: gate-1, url: /dev/null}}]\n')
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "ui", "--config", str(config_file), "--listen",
+                             f"127.0.0.1:{port}"], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()
+                time.sleep(0.2)
+        events = urllib.request.urlopen(f"http://127.0.0.1:{port}/events", timeout=10)
+        assert events.readline().startswith(b"retry:")
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert proc.wait(15) == 0
+        assert time.monotonic() - started < 5
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
