@@ -57,6 +57,7 @@ def publish_camera_activity(client, config, tmp_path):
     frames = LatestFrames(config.redis, 60)
     frames.start()
     try:
+        scenes = {"street-1": "People cross the street at the zebra crossing", "road-1": "A bus and a car ahead"}
         for camera, asset in (("street-1", "street.mp4"), ("road-1", "road.mp4")):
             cam = next(c for c in config.cameras if c.id == camera)
             status = Status(message_id=stable_id("status", camera), ts=rfc3339(time.time()),
@@ -67,7 +68,7 @@ def publish_camera_activity(client, config, tmp_path):
                 clip = footage_clip(camera, asset, 2.0 + i * 2)
                 frames.offer(camera, clip.frames[-1])  # as the daemon does: when the clip is cut
                 message = description(clip, cam, make_alert(camera).model, PromptResult(
-                    "anomaly", f"{'Yes' if score > 0.5 else 'No'}. A street scene, clip {i}.", score))
+                    "anomaly", f"{'Yes' if score > 0.5 else 'No'}. {scenes[camera]}, clip {i}.", score))
                 client.xadd(f"{config.redis.prefix}descriptions", stream_fields("description", message))
         wait_for(lambda: frames.written >= 2, 5, "the latest frames written")
     finally:
