@@ -176,3 +176,20 @@ def test_monitor_ui_serves_until_sigterm_and_then_stops_promptly_even_with_a_bro
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_feed_filters_by_camera_and_severity_including_alerts_from_before_the_start(
+        redis_config, redis_client, tmp_path):
+    from tests.ui.conftest import make_alert, xadd_alert
+
+    config = ui_config(redis_config, tmp_path)
+    for n, (camera, severity) in enumerate([("street-1", 0), ("street-1", 2), ("road-1", 1)]):
+        xadd_alert(redis_client, config, make_alert(camera, severity=severity, n=n, title=f"alert {n}"))
+    with UiServer(config) as server:
+        every = get(server.url + "/")[2].decode()
+        street = get(server.url + "/?camera=street-1")[2].decode()
+        serious = get(server.url + "/?min_severity=1")[2].decode()
+    titles = lambda page: re.findall(r'<h3 class="title">(alert \d)</h3>', page)  # noqa: E731
+    assert titles(every) == ["alert 2", "alert 1", "alert 0"]  # newest first
+    assert titles(street) == ["alert 1", "alert 0"]
+    assert titles(serious) == ["alert 2", "alert 1"]
