@@ -37,3 +37,21 @@ class Keys:
 
     def lease(self, camera_id: str) -> str:
         return f"{self.prefix}lease:{camera_id}"
+
+    def frame(self, camera_id: str) -> str:
+        """The camera's latest sampled frame, a small JPEG with a TTL (the UI's tiles)."""
+        return f"{self.prefix}frame:{camera_id}"
+
+    @property
+    def acks(self) -> str:
+        """Hash alert_id -> JSON {by, at}: alerts acknowledged in the UI."""
+        return f"{self.prefix}ui:acks"
+
+    @property
+    def dead_letters(self) -> str:
+        """Stream of alerts `monitor notify` could not deliver after its attempts."""
+        return f"{self.prefix}notify:dead"
+
+    def notify_group(self, group: str, route: str) -> str:
+        """Consumer group of one notify route on the alerts stream."""
+        return f"{group}:{route}"

@@ -75,6 +75,8 @@ class Evidence(BaseModel):
     image: str | None = None
     start: str | None = None
     end: str | None = None
+    clip_url: str | None = Field(None, description="Signed, expiring HTTP URL of the clip (evidence.urls).")
+    image_url: str | None = Field(None, description="Signed, expiring HTTP URL of the image (evidence.urls).")
 
 
 class Alert(Description):

@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--count", type=int, help="stop after this many messages")
     tail.set_defaults(func=_cmd_tail)
 
+    _add_ui(sub)
+    _add_notify(sub)
+    _add_eval(sub)
+
     model = sub.add_parser("model", help="model utilities")
     model_sub = model.add_subparsers(dest="model_command", required=True)
     tiny = model_sub.add_parser("make-tiny", help="write a tiny random-weight LLaVA-NeXT-Video checkpoint")
@@ -168,3 +172,68 @@ def _cmd_make_tiny(args: argparse.Namespace) -> int:
     print(f"tiny random-weight LLaVA-NeXT-Video checkpoint written to {path}")
     print("its words are noise: it exists to test the real loading and inference path offline")
     return 0
+
+
+def _add_ui(sub) -> None:
+    ui = sub.add_parser("ui", help="the operators' web page: camera tiles, live alerts, evidence")
+    ui.add_argument("--config", type=Path, help="YAML config file (redis, cameras, ui, evidence); without it, "
+                    "the embedded demo's (next to a `monitor run` without --config)")
+    ui.add_argument("--listen", help="HOST:PORT (default ui.listen, 127.0.0.1:8080)")
+    ui.set_defaults(func=_cmd_ui)
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from monitor.logs import setup_logging
+    from monitor.ui.auth import InsecureListen
+    from monitor.ui.server import serve
+
+    config = _load(args.config)
+    setup_logging(config.log.level, config.log.format)
+    try:
+        return serve(config, args.listen)
+    except (InsecureListen, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _add_notify(sub) -> None:
+    notify = sub.add_parser("notify", help="forward alerts to webhooks and MQTT (Home Assistant), at least once")
+    notify.add_argument("--config", type=Path, required=True, help="YAML config file (redis, notify, cameras)")
+    notify.set_defaults(func=_cmd_notify)
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from monitor.logs import setup_logging
+    from monitor.notify.bridge import run_bridge
+
+    config = load_config(args.config)
+    setup_logging(config.log.level, config.log.format)
+    return run_bridge(config, _stop_on_signals())
+
+
+def _add_eval(sub) -> None:
+    ev = sub.add_parser("eval", help="score labelled clips as the daemon would; ROC/PR, alert rules, a threshold")
+    ev.add_argument("--config", type=Path, required=True, help="YAML config file (model, window, prompts, alerts)")
+    ev.add_argument("--labels", type=Path, required=True, help="labels: CSV (clip,label or clip,start,end), "
+                    "UCF-Crime's Temporal_Anomaly_Annotation*.txt or XD-Violence's annotations.txt")
+    ev.add_argument("--clips", type=Path, help="folder of the videos (default: the labels file's folder)")
+    ev.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default ./eval-report/)")
+    ev.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from monitor.eval.run import evaluate
+    from monitor.logs import setup_logging
+
+    config = load_config(args.config)
+    setup_logging(config.log.level, config.log.format)
+    report = evaluate(config, args.labels, args.clips or args.labels.parent, args.out)
+    print(f"{report['clips']['windows']} windows of {report['clips']['videos']} videos; "
+          f"clip ROC AUC {_fmt(report['clip']['roc_auc'])}, AP {_fmt(report['clip']['average_precision'])}; "
+          f"recommended alerts.threshold {report['recommended']['threshold']}")
+    print(f"report: {args.out / 'report.html'}")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

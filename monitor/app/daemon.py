@@ -29,6 +29,7 @@ from monitor.sources import PacketRing
 from monitor.pipeline.messages import descriptions
 from monitor.pipeline.scheduler import Scheduler
 from monitor.redact import redact_text
+from monitor.tiles import LatestFrames
 from monitor.schema import CameraRef, ModelRef, Status, rfc3339, stable_id
 from monitor.app.sd_notify import Notifier
 
@@ -67,6 +68,8 @@ class Monitor:
                              outbox_seconds=config.metrics.outbox_stall_seconds)
         self.metrics.collect_from(self._snapshot)
         self.metrics.ready.set_function(lambda: float(self.health.ready().ok))
+        ttl = config.evidence.frames_ttl_seconds  # the UI's tiles: latest frame per camera, off the GPU thread
+        self.frames = LatestFrames(config.redis, ttl) if ttl > 0 else None
         self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
         self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
         self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
@@ -77,8 +80,9 @@ class Monitor:
         self.trim_watch = TrimWatch()
 
     def _worker(self, camera: CameraConfig) -> CameraWorker:
+        on_clip = (lambda clip: self.frames.offer(clip.camera_id, clip.frames[-1])) if self.frames else None
         return CameraWorker(camera, self.config, self.scheduler.submit, self._on_source_status,
-                            packet_ring=self._packet_ring())
+                            packet_ring=self._packet_ring(), on_clip=on_clip)
 
     def _packet_ring(self) -> PacketRing | None:
         """Compressed packets of the pre-roll and the window, for the evidence MP4 (no re-encode)."""
@@ -99,6 +103,8 @@ class Monitor:
         self._warm_up()
         self.health.warmed = True
         self.scheduler.start()
+        if self.frames is not None:
+            self.frames.start()
         for worker in list(self.cameras.values()):
             worker.start()
         self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text))
@@ -266,6 +272,8 @@ class Monitor:
             if not worker.join(10.0):
                 logger.warning("camera %s did not stop within 10 s", worker.camera.id)
         self.scheduler.stop()
+        if self.frames is not None:
+            self.frames.stop()
         for camera_id in list(self.cameras):  # an alert left open would never get its `end`
             self._publish_alerts(self.alerts.close(camera_id))
         code = 1 if self.scheduler.fatal is not None else 0

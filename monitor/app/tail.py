@@ -167,6 +167,9 @@ class SeenIds:
             self._ids.popitem(last=False)
         return True
 
+    def forget(self, message_id: str) -> None:
+        self._ids.pop(message_id, None)
+
 
 def _show(fields: dict[str, str], seen: SeenIds, min_severity: int | None, as_json: bool, out: TextIO) -> bool:
     if not fields:

@@ -124,6 +124,21 @@ def _scalar(value: str) -> Any:
     return parsed
 
 
+SECRET_ENV = {  # variable -> key path: secrets that may stay out of the file
+    "MONITOR_REDIS_PASSWORD": ("redis", "password"),
+    "MONITOR_EVIDENCE_URL_KEY": ("evidence", "urls", "signing_key"),
+    "MONITOR_UI_TOKEN": ("ui", "token"),
+    "MONITOR_UI_PASSWORD": ("ui", "password"),
+}
+
+
 def _apply_secret_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    if env.get("MONITOR_REDIS_PASSWORD"):
-        raw.setdefault("redis", {})["password"] = env["MONITOR_REDIS_PASSWORD"]
+    for name, path in SECRET_ENV.items():
+        if env.get(name):
+            node = raw
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = env[name]
+    mqtt = (raw.get("notify") or {}).get("mqtt")
+    if env.get("MONITOR_MQTT_PASSWORD") and isinstance(mqtt, dict):
+        mqtt["password"] = env["MONITOR_MQTT_PASSWORD"]

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.config.operators import EvidenceUrlsConfig, NotifyConfig, UiConfig
+
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -175,6 +177,11 @@ class EvidenceConfig(Section):
     max_total_mb: float = Field(10_240.0, gt=0, description="When evidence files take more than this many MiB, "
                                 "the oldest are deleted first.")
     jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of the evidence image.")
+    urls: EvidenceUrlsConfig = Field(default_factory=EvidenceUrlsConfig, description="Signed, expiring HTTP "
+                                     "URLs of evidence files (served by `monitor ui`).")
+    frames_ttl_seconds: float = Field(60.0, ge=0, description="The latest sampled frame of each camera is kept "
+                                      "in Redis ({prefix}frame:<camera>, a small JPEG) this long, for the UI's "
+                                      "tiles; 0 turns it off.")
 
 
 class DeliveryConfig(Section):
@@ -242,6 +249,9 @@ class MonitorConfig(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Turning anomaly scores into alerts.")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence clips and images of alerts.")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="At-least-once delivery to Redis.")
+    ui: UiConfig = Field(default_factory=UiConfig, description="The operators' web page (`monitor ui`).")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="The notification bridge "
+                                 "(`monitor notify`): webhooks, MQTT, Home Assistant.")
     print_results: bool = Field(False, description="Also print each description and alert on stdout (demo).")
 
     @model_validator(mode="after")

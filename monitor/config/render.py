@@ -13,12 +13,28 @@ from monitor.redact import MASK, mask_url
 def redacted_dict(config: MonitorConfig) -> dict[str, Any]:
     """The resolved config as plain data, every password masked."""
     data = config.model_dump(mode="json")
+    _mask_secrets(MonitorConfig, data)
     data["redis"]["url"] = mask_url(data["redis"]["url"])
-    if data["redis"].get("password"):
-        data["redis"]["password"] = MASK
     for cam in data["cameras"]:
         cam["url"] = mask_url(cam["url"])
     return data
+
+
+def _mask_secrets(model: type[BaseModel], data: Any) -> None:
+    """Every field marked secret in the models (passwords, tokens, HMAC keys) is masked, however deep."""
+    if not isinstance(data, dict):
+        return
+    for name, field in model.model_fields.items():
+        value = data.get(name)
+        if value in (None, {}, ""):
+            continue
+        if (field.json_schema_extra or {}).get("secret"):
+            data[name] = {k: MASK for k in value} if isinstance(value, dict) else MASK
+            continue
+        sub = _submodel(field.annotation)
+        if sub is not None:
+            for item in value if isinstance(value, list) else [value]:
+                _mask_secrets(sub, item)
 
 
 def reference_markdown(model: type[BaseModel] = MonitorConfig, prefix: str = "") -> str:

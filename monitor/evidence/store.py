@@ -15,6 +15,7 @@ from monitor.evidence.keyframe import encode_jpeg, most_telling
 from monitor.evidence.naming import ensure_inside, evidence_base
 from monitor.evidence.retention import prune
 from monitor.evidence.still import frame_before_end
+from monitor.evidence.urls import EvidenceSigner
 from monitor.schema import Evidence, rfc3339
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class EvidenceStore:
         self.cfg = evidence_cfg
         self.root = Path(evidence_cfg.dir).absolute()
         self._lock = threading.Lock()
+        self.signer = EvidenceSigner(evidence_cfg.urls, self.root)
 
     def capture(self, camera_id: str, clip: Clip, ring: Any | None) -> Evidence:
         """Evidence of the clip's window with `pre_roll_seconds` before it. `ring` (a PacketRing) gives
@@ -46,7 +48,8 @@ class EvidenceStore:
             video = self._write_mp4(base.with_name(base.name + ".mp4"), ring, clip)
             image = self._write_jpeg(base.with_name(base.name + ".jpg"), clip, video)
             self.prune(keep=frozenset(p for p in (image, video) if p is not None))
-        return Evidence(clip=_str(video), image=_str(image), start=rfc3339(start), end=rfc3339(end))
+        return Evidence(clip=_str(video), image=_str(image), start=rfc3339(start), end=rfc3339(end),
+                        clip_url=self.signer.url(video), image_url=self.signer.url(image))
 
     def prune(self, now: float | None = None, keep: frozenset[Path] = frozenset()) -> list[Path]:
         """Apply retention (by age, then total size). The daemon may also call this now and then."""

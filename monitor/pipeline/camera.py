@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from monitor.inference.contract import InferenceRequest
-from monitor.clip import Frame
+from monitor.clip import Clip, Frame
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.inference.prompts import prompts_for
 from monitor.redact import redact_text
@@ -24,12 +24,14 @@ RESTART_DELAY_S = 5.0
 
 class CameraWorker:
     def __init__(self, camera: CameraConfig, config: MonitorConfig,
-                 submit: Callable[..., bool], on_status: Callable, packet_ring=None):
+                 submit: Callable[..., bool], on_status: Callable, packet_ring=None,
+                 on_clip: Callable[[Clip], None] | None = None):
         self.camera = camera
         self.config = config
         self.submit = submit
         self.on_status = on_status
         self.packet_ring = packet_ring
+        self.on_clip = on_clip  # sees every clip cut (the UI's latest frame); must not block
         self.prompts = prompts_for(camera, config.prompts, verdict=config.alerts.structured_verdict)
         self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames)
         self.clips = 0
@@ -75,6 +77,8 @@ class CameraWorker:
     def _on_frame(self, frame: Frame) -> None:
         for clip in self.window.push(frame):
             clip = replace(clip, created=time.time(), decode=self.decode_mode)
+            if self.on_clip is not None:
+                self.on_clip(clip)
             request = InferenceRequest(clip=clip, prompts=self.prompts)
             if self.submit(request, wait=self.waits_for_model, stop=self._stop):
                 self.clips += 1

@@ -1,0 +1,1 @@
+"""`monitor eval`: how right the monitor is on labelled video, and which alerts.threshold to use."""
