@@ -29,9 +29,17 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(one, text)
 
 
+def timestamp(record: logging.LogRecord) -> str:
+    """RFC 3339 UTC with milliseconds: the format of every message's `ts` and of the printed results."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return timestamp(record)
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's naming
         record.message = escape_controls(record.message)
@@ -58,7 +66,7 @@ def _indented(text: str) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+        entry = {"ts": timestamp(record),
                  "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
         if record.exc_info:
             entry["exc"] = record.exc_text or self.formatException(record.exc_info)

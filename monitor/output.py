@@ -1,4 +1,5 @@
-"""Human-readable lines for descriptions, alerts and status (the demo's console, `monitor tail`)."""
+"""Human-readable lines for descriptions, alerts and status (the demo's console, `monitor tail`); they start
+with the message's RFC 3339 UTC time, as log lines do."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ SEVERITY = {0: "info", 1: "suspicious", 2: "critical"}
 
 def describe_line(message: Description) -> str:
     score = "" if message.score is None else f" score={message.score:.2f}"
-    return f"[{message.ts}] {message.camera.id} {message.prompt_id}{score}: {_one_line(message.text)}"
+    return f"{message.ts} {message.camera.id} {message.prompt_id}{score}: {_one_line(message.text)}"
 
 
 def alert_line(message: Alert) -> str:
     evidence = f" evidence={message.evidence.clip}" if message.evidence.clip else ""
-    return (f"[{message.ts}] ALERT {message.phase} {message.camera.id} {SEVERITY.get(message.severity)} "
+    return (f"{message.ts} ALERT {message.phase} {message.camera.id} {SEVERITY.get(message.severity)} "
             f"conf={message.confidence:.2f} {message.title}: {_one_line(message.text)}{evidence} "
             f"(alert {message.alert_id[:8]})")
 
@@ -26,7 +27,7 @@ def alert_line(message: Alert) -> str:
 def status_line(message: Status) -> str:
     who = message.camera.id if message.camera else "worker"
     detail = f": {message.detail}" if message.detail else ""
-    return f"[{message.ts}] status {who} {message.state}{detail}"
+    return f"{message.ts} status {who} {message.state}{detail}"
 
 
 def line_for(message) -> str:
@@ -47,17 +48,17 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 class ResultPrinter:
-    """A sink like any other: every description and alert, and each change of a camera's state, one line
-    (periodic health reports of an unchanged state stay in the status stream)."""
+    """A sink like any other: every description and alert, and each change of the worker's state, one line.
+    A camera's state changes are already on the console as log lines, so they are not printed twice
+    (they and the periodic health reports are in the status stream)."""
 
     def __init__(self, echo: Callable[[str], None] | None = None):
         self.echo = echo or (lambda line: print(line, file=sys.stdout, flush=True))
-        self._states: dict[str, str] = {}
+        self._state: str | None = None
 
     def publish(self, kind: str, message) -> None:
         if isinstance(message, Status):
-            who = message.camera.id if message.camera else ""
-            if self._states.get(who) == message.state:
+            if message.camera is not None or self._state == message.state:
                 return
-            self._states[who] = message.state
+            self._state = message.state
         self.echo(line_for(message))

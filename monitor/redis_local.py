@@ -25,9 +25,9 @@ class RedisUnavailable(RuntimeError):
     pass
 
 
-def answers(config: RedisConfig) -> bool:
+def answers(config: RedisConfig, timeout: float = 1.0) -> bool:
     try:
-        client = connect(config.model_copy(update={"socket_timeout": 1.0}))
+        client = connect(config.model_copy(update={"socket_timeout": timeout}), retries=0)
         try:
             return bool(client.ping())
         finally:
@@ -39,7 +39,7 @@ def answers(config: RedisConfig) -> bool:
 @contextmanager
 def ensure_redis(config: RedisConfig) -> Iterator[RedisConfig]:
     """Yield a RedisConfig that answers: the configured one, or (start_local) a private server that
-    is stopped on exit. Without start_local an unreachable Redis is not fatal: the daemon retries."""
+    is stopped on exit, after the body (the monitor's final flush) is done. Without start_local an unreachable Redis is not fatal: the daemon retries."""
     if answers(config) or not config.start_local:
         yield config
         return
@@ -52,7 +52,10 @@ def ensure_redis(config: RedisConfig) -> Iterator[RedisConfig]:
         proc = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", workdir, "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C in the terminal reaches the monitor only, which flushes its last
+            # messages into this server before stopping it.
+            start_new_session=True)
         local = config.model_copy(update={"url": f"redis://127.0.0.1:{port}/0", "password": None})
         try:
             _wait_until_up(local, proc)

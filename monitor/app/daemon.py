@@ -189,7 +189,9 @@ class Monitor:
         try:
             self._http = HealthServer(self.config.metrics.listen, self.metrics, self.health.healthy, self.health.ready)
         except OSError as exc:  # a taken port must not stop the cameras
-            logger.error("metrics: cannot listen on %s: %s", self.config.metrics.listen, exc)
+            logger.warning("metrics: cannot listen on %s (%s); running without /metrics, /healthz and /readyz "
+                           "(metrics.listen picks another host:port, port 0 a free one)",
+                           self.config.metrics.listen, exc.strerror or exc)
             return
         self._http.start()
 

@@ -8,14 +8,17 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from typing import Iterator, TextIO
+from pathlib import Path
+from typing import Iterator, Mapping, TextIO
 
 import redis
 
+from monitor.config import load_config, parse_config
 from monitor.config.models import RedisConfig
 from monitor.keys import Keys
-from monitor.publish.redis_sink import connect
 from monitor.output import line_for
+from monitor.publish.redis_sink import connect
+from monitor.redact import mask_url
 from monitor.schema import Alert, Message, parse_entry
 
 logger = logging.getLogger(__name__)
@@ -26,6 +29,15 @@ _SEEN_MAX = 10_000  # message ids remembered to drop re-published duplicates
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no terminal escapes from text a model wrote
 
 Entry = tuple[str, dict[str, str]]
+
+
+def redis_config_for(config_path: str | Path | None, environ: Mapping[str, str] | None = None) -> RedisConfig:
+    """The Redis section `monitor run` would use: the file's, else the defaults, with the same environment
+    overrides either way (MONITOR__REDIS__URL, MONITOR__REDIS__PREFIX, MONITOR_REDIS_URL, MONITOR_REDIS_PREFIX,
+    MONITOR_REDIS_PASSWORD)."""
+    if config_path is not None:
+        return load_config(config_path, environ).redis
+    return parse_config("", "<environment>", environ).redis
 
 
 def follow(redis_cfg: RedisConfig, stream: str, *, as_json: bool, group: str | None, consumer: str,
@@ -43,10 +55,13 @@ def follow(redis_cfg: RedisConfig, stream: str, *, as_json: bool, group: str | N
     reader: GroupReader | PlainReader | None = None
     seen = SeenIds(_SEEN_MAX)
     printed = 0
+    logger.info("following %s at %s%s (Ctrl-C stops)", key, mask_url(redis_cfg.url),
+                f" as {consumer} of consumer group {group}" if group else "")
     try:
         while not stop.is_set() and (count is None or printed < count):
             try:
                 if reader is None:  # here, so that a Redis still starting up is waited for too
+                    _say_if_missing(client, key, stream)
                     reader = (GroupReader(client, key, group, consumer, start, claim_idle_ms) if group
                               else PlainReader(client, key, start))
                 # No more than is left to print: entries read through a group and not acknowledged would stay
@@ -67,6 +82,22 @@ def follow(redis_cfg: RedisConfig, stream: str, *, as_json: bool, group: str | N
                            "(lost to the group: raise the stream's maxlen or use Redis 8.2+)",
                            reader.trimmed, group, key)
     return printed
+
+
+def _say_if_missing(client: redis.Redis, key: str, stream: str, scans: int = 20) -> None:
+    """A stream that does not exist is most often a prefix that is not the publisher's: name the ones that exist."""
+    if client.exists(key):
+        return
+    others: set[str] = set()
+    cursor = 0
+    for _ in range(scans):  # bounded: a large keyspace is not walked to the end
+        cursor, keys = client.scan(cursor, match=f"*{stream}", count=1000, _type="STREAM")
+        others.update(keys)
+        if cursor == 0:
+            break
+    hint = f"; streams of that name under other prefixes: {', '.join(sorted(others)[:5])}" if others else ""
+    logger.warning("%s does not exist yet: nothing was published under this prefix%s (MONITOR__REDIS__PREFIX sets "
+                   "the prefix)", key, hint)
 
 
 class PlainReader:

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from monitor.inference.errors import ModelLoadError
+from monitor.inference.errors import ModelConfigError, ModelLoadError
+from monitor.config.checks import hub_offline, in_hub_cache, is_local_model
 from monitor.config.models import ModelConfig
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-HINT = ("No machine here can download model weights: point model.id at a local folder holding a "
-        "LLaVA-NeXT-Video checkpoint (safetensors), or make the tiny test model with "
-        "`monitor model make-tiny DIR` and set model.id to DIR. Set HF_HUB_OFFLINE=1 (or "
-        "model.local_files_only: true) to use only what is already in the Hugging Face cache.")
+WHAT_IT_IS = ("model.id is a Hugging Face hub id (owner/name) or a local folder holding a LLaVA-NeXT-Video "
+              "checkpoint; `monitor model make-tiny DIR` writes a tiny test model to DIR")
+OFFLINE_HOW = ("download it where there is a network (`hf download {id} --local-dir DIR`), copy DIR here and "
+               "set model.id to DIR")
+HUB_PROBE_S = 5.0
 
 
 @dataclass
@@ -34,7 +35,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError(f"model.device is {name!r} but no CUDA device is available; use auto or cpu")
+        build = f"torch {torch.__version__} is a CPU build" if torch.version.cuda is None else "no CUDA device is visible"
+        raise ModelConfigError(f"model.device is {name!r} but this machine has no CUDA ({build}): "
+                               "set model.device to auto or cpu")
     return device
 
 
@@ -48,14 +51,49 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def _check_source(model_id: str) -> None:
-    # A hub id is `name` or `owner/name`; anything else can only be a folder.
-    looks_local = model_id.startswith((".", "/", "~")) or model_id.count("/") > 1
+    if not is_local_model(model_id):
+        return
     path = Path(model_id).expanduser()
-    if path.exists():
-        if not path.is_dir() or not (path / "config.json").exists():
-            raise ModelLoadError(f"model.id {model_id!r} is not a checkpoint folder (no config.json in it). {HINT}")
-    elif looks_local:
-        raise ModelLoadError(f"model.id {model_id!r}: no such folder. {HINT}")
+    if not path.is_dir():
+        raise ModelConfigError(f"model.id {model_id!r}: no such folder. {WHAT_IT_IS}.")
+    if not (path / "config.json").exists():
+        raise ModelConfigError(f"model.id {model_id!r} is not a checkpoint folder (no config.json in it). {WHAT_IT_IS}.")
+
+
+def _hub_files_only(config: ModelConfig) -> bool:
+    """local_files_only for from_pretrained of a hub id; fails fast when the hub is out of reach and the
+    model is not cached (transformers would retry for minutes)."""
+    if hub_offline(config.local_files_only):
+        if not in_hub_cache(config.id, config.revision):
+            raise ModelLoadError(f"model.id {config.id!r} is a hub id that is not in the Hugging Face cache, and "
+                                 f"HF_HUB_OFFLINE (or model.local_files_only) forbids fetching it: "
+                                 f"{OFFLINE_HOW.format(id=config.id)}.")
+        return True
+    unreachable = _hub_unreachable()
+    if unreachable is None:
+        return False
+    if in_hub_cache(config.id, config.revision):
+        logger.warning("the Hugging Face hub does not answer (%s): loading %s from the cache", unreachable, config.id)
+        return True
+    raise ModelLoadError(f"model.id {config.id!r} is a hub id, the Hugging Face hub does not answer ({unreachable}) "
+                         f"and the model is not in its cache: {OFFLINE_HOW.format(id=config.id)}; HF_HUB_OFFLINE=1 "
+                         "stops every attempt to reach the hub.")
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub endpoint does not answer within HUB_PROBE_S seconds, or None when it answers."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=HUB_PROBE_S).close()
+    except urllib.error.HTTPError:
+        return None  # an answer, if not a 200: the hub is there
+    except (OSError, ValueError) as exc:
+        return f"{constants.ENDPOINT}: {getattr(exc, 'reason', None) or exc}"
+    return None
 
 
 def load(config: ModelConfig) -> Loaded:
@@ -64,15 +102,28 @@ def load(config: ModelConfig) -> Loaded:
     _check_source(config.id)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    offline = config.local_files_only or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-    common = dict(revision=config.revision, local_files_only=offline, trust_remote_code=False)
+    files_only = True if is_local_model(config.id) else _hub_files_only(config)
+    common = dict(revision=config.revision, local_files_only=files_only, trust_remote_code=False)
     try:
         processor = AutoProcessor.from_pretrained(config.id, **common)
         model = LlavaNextVideoForConditionalGeneration.from_pretrained(
             config.id, dtype=dtype, attn_implementation=config.attn_implementation, use_safetensors=True, **common)
     except (OSError, ValueError, EnvironmentError) as exc:
-        raise ModelLoadError(f"cannot load model {config.id!r} (revision {config.revision or 'default'}): "
-                             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}. {HINT}") from exc
+        raise _load_error(config, exc) from exc
     model.to(device).eval()
     logger.info("loaded %s on %s as %s (attention %s)", config.id, device, dtype, config.attn_implementation)
     return Loaded(model=model, processor=processor, device=device, dtype=dtype)
+
+
+def _load_error(config: ModelConfig, exc: BaseException) -> ModelLoadError:
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, RepositoryNotFoundError) or isinstance(cause, RepositoryNotFoundError):
+        return ModelConfigError(f"model.id {config.id!r}: no such model on the Hugging Face hub (a private or "
+                                f"gated one needs `hf auth login`). {WHAT_IT_IS}.")
+    if isinstance(exc, RevisionNotFoundError) or isinstance(cause, RevisionNotFoundError):
+        return ModelConfigError(f"model.revision {config.revision!r}: no such revision of {config.id!r}")
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return ModelLoadError(f"cannot load model {config.id!r} (revision {config.revision or 'default'}): "
+                          f"{type(exc).__name__}: {first}")

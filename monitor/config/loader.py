@@ -50,9 +50,13 @@ def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str]
     if not isinstance(raw, dict):
         raise ConfigError(source, [("", "the top level must be a mapping of sections (redis, model, cameras, ...)")])
     raw = _expand_vars(raw, env, source, "")
+    _apply_redis_env(raw, env)
     _apply_overrides(raw, env, source)
     _apply_secret_env(raw, env)
-    return validate(raw, source)
+    config = validate(raw, source)
+    if config.model.id.startswith("~"):  # from_pretrained takes a path as it is
+        config.model.id = str(Path(config.model.id).expanduser())
+    return config
 
 
 def validate(raw: dict[str, Any], source: str = "<config>") -> MonitorConfig:
@@ -130,6 +134,18 @@ SECRET_ENV = {  # variable -> key path: secrets that may stay out of the file
     "MONITOR_UI_TOKEN": ("ui", "token"),
     "MONITOR_UI_PASSWORD": ("ui", "password"),
 }
+
+
+# Short names for the Redis keys every command (run, tail, outbox) reads; MONITOR__REDIS__* wins over them.
+REDIS_ENV = {"MONITOR_REDIS_URL": "url", "MONITOR_REDIS_PREFIX": "prefix"}
+
+
+def _apply_redis_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, key in REDIS_ENV.items():
+        if env.get(name):
+            section = raw.setdefault("redis", {})
+            if isinstance(section, dict):
+                section[key] = env[name]
 
 
 def _apply_secret_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:

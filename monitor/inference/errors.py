@@ -10,3 +10,7 @@ class ModelLoadError(RuntimeError):
 class FatalBackendError(RuntimeError):
     """The device is in a state no retry can fix (a non-OOM CUDA error poisons the context):
     the process must exit and be restarted."""
+
+
+class ModelConfigError(ModelLoadError):
+    """The config names a model or a device that is not there: the config must change (exit code 2)."""

@@ -132,6 +132,37 @@ class Outbox:
         os.replace(tmp, self._cursor_path)
 
 
+def pending_in(folder: Path | str) -> tuple[int, int]:
+    """(messages, bytes) an outbox folder holds undelivered, read without opening it for writing."""
+    folder = Path(folder)
+    try:
+        data = (folder / _DATA).read_bytes()
+    except FileNotFoundError:
+        return 0, 0
+    try:
+        cursor = int((folder / _CURSOR).read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        cursor = 0
+    if not 0 <= cursor <= len(data):
+        cursor = 0
+    rest = data[cursor:]
+    return rest.count(b"\n"), len(rest)
+
+
+def remove_files(folder: Path | str) -> None:
+    """Delete an outbox's data and cursor (its messages are gone for good)."""
+    for name in (_DATA, _CURSOR):
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
+def move_files(source: Path | str, target: Path | str) -> None:
+    """Move an outbox's data and cursor into `target` (which holds none)."""
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for name in (_DATA, _CURSOR):
+        if (Path(source) / name).exists():
+            os.replace(Path(source) / name, Path(target) / name)
+
+
 def _decode(line: bytes, end: int) -> Record | None:
     try:
         obj = json.loads(line)

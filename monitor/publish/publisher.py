@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import redis
 
 from monitor.config.models import DeliveryConfig, RedisConfig
+from monitor.publish.destination import Destination, folder_for, report_held
 from monitor.publish.outbox import Outbox, Record
 from monitor.publish.redis_sink import RedisSink, connect, refuses_idmp
 from monitor.redact import mask_url
@@ -28,8 +29,9 @@ class Sink(Protocol):
 
 class Publisher:
     """`publish` never raises. While Redis answers, messages go straight to it; once an XADD fails,
-    they go to the on-disk outbox (alerts first in line for its space), and a background thread sends
-    the outbox in order as soon as Redis answers again; only then do messages go straight again.
+    they go to the on-disk outbox of this destination (Redis URL and prefix; alerts first in line for
+    its space), and a background thread sends the outbox in order as soon as Redis answers again;
+    only then do messages go straight again.
     Other sinks (stdout, files) get every message; their errors are logged, never raised."""
 
     def __init__(self, redis_cfg: RedisConfig, outbox_dir: str | Path | None = None, *sinks: Sink,
@@ -42,7 +44,10 @@ class Publisher:
                                idempotent=self.delivery.idempotent_xadd,
                                producer_id=self.delivery.producer_id or socket.gethostname())
         mib = 2**20
-        self.outbox = Outbox(outbox_dir, int(self.delivery.outbox_max_mb * mib),
+        # The outbox belongs to this Redis and prefix: another destination's messages never go here.
+        self.destination = Destination.of(redis_cfg)
+        report_held(outbox_dir, self.destination)
+        self.outbox = Outbox(folder_for(outbox_dir, self.destination), int(self.delivery.outbox_max_mb * mib),
                              int(self.delivery.outbox_other_max_mb * mib))
         self.sinks = sinks
         self.stats = {"direct": 0, "queued": 0, "flushed": 0, "already_landed": 0, "dropped": 0,

@@ -69,10 +69,11 @@ def test_publish_never_raises_and_never_stalls_while_redis_is_unreachable(tmp_pa
 def test_an_outbox_left_by_a_crash_goes_out_first_without_repeating_what_had_landed(redis_config, redis_client,
                                                                                   tmp_path):
     # given an outbox of 5 records whose first 2 reached Redis before the process died
-    from monitor.publish import Outbox
+    from monitor.publish import Destination, Outbox
+    from monitor.publish.destination import folder_for
 
     stream = f"{redis_config.prefix}status"
-    box = Outbox(tmp_path, 10**6, 10**6)
+    box = Outbox(folder_for(tmp_path, Destination.of(redis_config)), 10**6, 10**6)
     early = [status(i) for i in range(5)]
     for m in early:
         box.append("status", stream_fields("status", m), m.message_id)
