@@ -182,3 +182,34 @@ def test_entries_a_consumer_left_a_moment_ago_are_claimed_once_idle_long_enough(
     assert ids(lines) == [a.message_id for a in alerts]
     assert time.monotonic() - started >= 1.0
     assert redis_client.xpending(stream, "ops")["pending"] == 0
+
+
+def test_tail_reads_redis_settings_from_the_same_environment_overrides_as_run(tmp_path):
+    from monitor.tail import redis_config_for
+
+    assert redis_config_for(None, {}).prefix == "monitor:"
+    assert redis_config_for(None, {"MONITOR__REDIS__PREFIX": "monitor:demo:"}).prefix == "monitor:demo:"
+    assert redis_config_for(None, {"MONITOR_REDIS_PREFIX": "short:"}).prefix == "short:"
+    both = {"MONITOR_REDIS_PREFIX": "short:", "MONITOR__REDIS__PREFIX": "long:"}
+    assert redis_config_for(None, both).prefix == "long:"
+    env = {"MONITOR__REDIS__URL": "redis://10.0.0.5:6380/2", "MONITOR_REDIS_PASSWORD": "pw"}
+    assert (redis_config_for(None, env).url, redis_config_for(None, env).password) == ("redis://10.0.0.5:6380/2", "pw")
+    site = tmp_path / "site.yaml"
+    site.write_text('redis: {prefix: "site:"}\n')
+    assert redis_config_for(site, {}).prefix == "site:"
+    assert redis_config_for(site, {"MONITOR__REDIS__PREFIX": "other:"}).prefix == "other:"
+
+
+def test_tail_says_which_stream_it_follows_and_names_streams_under_other_prefixes(redis_config, redis_client,
+                                                                                 caplog):
+    import logging
+
+    add(redis_client, redis_config.prefix + "demo:", make_alerts(1))
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    with caplog.at_level(logging.INFO, logger="monitor.tail"):
+        assert tail(redis_config, stop=stop)[0] == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert f"following {redis_config.prefix}alerts at {redis_config.url} (Ctrl-C stops)" in said
+    missing = next(m for m in said if "does not exist yet" in m)
+    assert f"{redis_config.prefix}demo:alerts" in missing
