@@ -160,7 +160,7 @@ def test_version_prints_the_package_version():
 def test_every_command_and_argument_has_help_text():
     import argparse
 
-    from monitor.cli import _parser
+    from monitor.app.cli import _parser
 
     def walk(parser: argparse.ArgumentParser, name: str):
         assert parser.description, f"{name} has no description"

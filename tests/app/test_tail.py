@@ -185,7 +185,7 @@ def test_entries_a_consumer_left_a_moment_ago_are_claimed_once_idle_long_enough(
 
 
 def test_tail_reads_redis_settings_from_the_same_environment_overrides_as_run(tmp_path):
-    from monitor.tail import redis_config_for
+    from monitor.app.tail import redis_config_for
 
     assert redis_config_for(None, {}).prefix == "monitor:"
     assert redis_config_for(None, {"MONITOR__REDIS__PREFIX": "monitor:demo:"}).prefix == "monitor:demo:"
@@ -207,7 +207,7 @@ def test_tail_says_which_stream_it_follows_and_names_streams_under_other_prefixe
     add(redis_client, redis_config.prefix + "demo:", make_alerts(1))
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
-    with caplog.at_level(logging.INFO, logger="monitor.tail"):
+    with caplog.at_level(logging.INFO, logger=follow.__module__):
         assert tail(redis_config, stop=stop)[0] == 0
     said = [r.getMessage() for r in caplog.records]
     assert f"following {redis_config.prefix}alerts at {redis_config.url} (Ctrl-C stops)" in said

@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTION = re.compile(r"^(\S+Z street-1 anomaly score=\d\.\d\d): ")
 
 
