@@ -10,7 +10,7 @@ from monitor.config import MonitorConfig, parse_config
 
 logger = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # monitor/assets, beside app/
 DEMO_YAML = """
 redis: {url: "redis://127.0.0.1:6379/0", prefix: "monitor:demo:", start_local: true}
 model: {id: "${MONITOR_DEMO_MODEL}", max_new_tokens: 24, max_batch: 2, describe: always}
