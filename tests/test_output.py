@@ -21,7 +21,7 @@ def status(state: str, camera: str | None = None) -> Status:
 
 def test_log_lines_and_results_share_one_timestamp_format():
     record = logging.LogRecord("monitor", logging.INFO, __file__, 1, "hello", None, None)
-    text = TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s").format(record)
+    text = TextFormatter().format(record)
     assert RFC3339_MS.match(text.split()[0]) and text.endswith(" INFO monitor: hello")
     assert text.split()[0] == rfc3339(record.created)
     assert '"ts": "' + rfc3339(record.created) + '"' in JsonFormatter().format(record)
