@@ -53,9 +53,10 @@ def check_model(config: MonitorConfig) -> Check:
     if cached:
         return Check("ok", f"model.id {model_id!r} is a hub id found in the Hugging Face cache")
     if hub_offline(config.model.local_files_only):
-        return Check("error", f"model.id {model_id!r} is a hub id that is not in the Hugging Face cache, and "
-                              "HF_HUB_OFFLINE (or model.local_files_only) forbids fetching it: point model.id at "
-                              "a local folder holding the checkpoint")
+        # A warning, like Redis: the cache is this machine's state (a volume filled at deploy time), not the config's.
+        return Check("warning", f"model.id {model_id!r} is a hub id that is not in the Hugging Face cache here, and "
+                                "HF_HUB_OFFLINE (or model.local_files_only) forbids fetching it: a run here fails "
+                                "unless the cache is filled first or model.id points at a local folder")
     return Check("note", f"model.id {model_id!r} is a hub id, not in the Hugging Face cache: it is fetched at "
                          "the first run (offline: download it elsewhere and point model.id at the folder)")
 
