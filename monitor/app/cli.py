@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_notify(sub)
     _add_eval(sub)
 
+    status = sub.add_parser("status", help="the live workers, the cameras each runs and their lag")
+    status.add_argument("--config", type=Path, help="config file whose redis section to use")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(func=_cmd_status)
+
     model = sub.add_parser("model", help="model utilities")
     model_sub = model.add_subparsers(dest="model_command", required=True)
     tiny = model_sub.add_parser("make-tiny", help="write a tiny random-weight LLaVA-NeXT-Video checkpoint")
@@ -147,17 +152,47 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _cmd_tail(args: argparse.Namespace) -> int:
+def _redis_config(config_path: Path | None):
+    """The redis section of a config file, or from MONITOR_REDIS_URL / _PREFIX / _PASSWORD."""
     import os
-    import socket
 
     from monitor.config.models import RedisConfig
-    from monitor.app.tail import follow
 
-    redis_config = load_config(args.config).redis if args.config else RedisConfig(
+    return load_config(config_path).redis if config_path else RedisConfig(
         url=os.environ.get("MONITOR_REDIS_URL", RedisConfig().url),
         prefix=os.environ.get("MONITOR_REDIS_PREFIX", RedisConfig().prefix),
         password=os.environ.get("MONITOR_REDIS_PASSWORD") or None)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    import redis
+
+    from monitor.cluster.status import cluster_status, render_status
+    from monitor.keys import Keys
+    from monitor.publish import connect
+    from monitor.redact import mask_url
+
+    redis_config = _redis_config(args.config)
+    client = connect(redis_config)
+    try:
+        status = cluster_status(client, Keys(redis_config.prefix))
+    except redis.RedisError as exc:
+        print(f"Redis at {mask_url(redis_config.url)}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print(json.dumps(status, indent=2) if args.json else render_status(status), end="\n" if args.json else "")
+    return 0
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    import socket
+
+    from monitor.app.tail import follow
+
+    redis_config = _redis_config(args.config)
     stop = _stop_on_signals()
     follow(redis_config, args.stream, as_json=args.json, group=args.group,
            consumer=args.consumer or socket.gethostname(), min_severity=args.min_severity,
