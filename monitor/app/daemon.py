@@ -46,7 +46,7 @@ class Monitor:
     def __init__(self, config: MonitorConfig, *, backend: Backend | None = None, publisher=None,
                  echo: Callable[[str], None] | None = None):
         self.config = config
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.worker_id = config.cluster.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.keys = Keys(config.redis.prefix)
         self.notifier = Notifier()
         self.notifier.status(f"loading the model {config.model.id}")

@@ -209,6 +209,9 @@ class ClusterConfig(Section):
                                      "its camera leases. A worker that dies or hangs loses its cameras within "
                                      "this time; shorter moves them sooner but costs more Redis traffic and "
                                      "tolerates shorter pauses (GC, a slow Redis).")
+    worker_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", description="This "
+                                  "worker's name in the heartbeat key, leases and messages; unique per process. "
+                                  "Default: <host name>-<pid>.")
     renew_interval_seconds: float | None = Field(None, gt=0, description="Seconds between two renewals of the "
                                                  "heartbeat and leases (and rebalancing checks). Default: a third "
                                                  "of lease_ttl_seconds. At most half of it.")
