@@ -9,12 +9,12 @@ import time
 import pytest
 
 from monitor.config import validate
-from monitor.control import ControlListener
-from monitor.daemon import Monitor
+from monitor.app.control import ControlListener
+from monitor.app.daemon import Monitor
 from monitor.keys import Keys
 from monitor.schema import parse_entry
 from tests.fixtures_media import write_h264
-from tests.test_daemon import make_config
+from tests.app.test_daemon import make_config
 from tests.waiting import wait_for
 
 
