@@ -43,6 +43,7 @@ def test_commands_reach_every_worker_and_only_the_cameras_lease_holder_acts(
         config = make_config(redis_config, tiny_model_dir, tmp_path / name, cams, seconds=2, stride=1, frames=2)
         config.cluster = config.cluster.model_validate({"enabled": True, "lease_ttl_seconds": 3, "worker_id": name})
         config.evidence.enabled = False
+        config.control = config.control.model_validate({"allow_schemes": ["file"], "allow_paths": [str(tmp_path)]})
         monitors.append(Monitor(config))
         threads.append(threading.Thread(target=monitors[-1].run, args=(stop,)))
         threads[-1].start()

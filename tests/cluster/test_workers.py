@@ -62,7 +62,7 @@ def test_a_killed_workers_cameras_move_within_the_lease_ttl_and_a_new_worker_tak
     first_s = {c: (min(p.entry_ms for p in descriptions(client, keys) if p.camera == c and p.entry_ms > killed_ms)
                    - killed_ms) / 1000 for c in orphans}
     print("lease moved after the kill (s):", moved_s, "first description (s):", first_s)
-    assert max(moved_s.values()) <= TTL_S + STRIDE_S + 0.5, moved_s
+    assert max(moved_s.values()) <= TTL_S + STRIDE_S + 1.0, moved_s  # + scheduling delays on busy cores
     assert max(first_s.values()) <= TTL_S + 2 * STRIDE_S + 2.0, first_s
 
     assert wait_for(lambda: balanced(client, keys, others + [newcomer], CAMERAS), STARTUP_S, 0.2), dump(started)
