@@ -7,6 +7,11 @@ from dataclasses import dataclass
 STREAMS = ("descriptions", "alerts", "status")
 
 
+def _glob_escape(text: str) -> str:
+    """`text` matched literally by SCAN MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "monitor:"
@@ -35,6 +40,11 @@ class Keys:
     def worker(self, worker_id: str) -> str:
         return f"{self.prefix}worker:{worker_id}"
 
+    @property
+    def workers_pattern(self) -> str:
+        """SCAN MATCH pattern of every worker's heartbeat key."""
+        return f"{_glob_escape(self.prefix)}worker:*"
+
     def lease(self, camera_id: str) -> str:
         return f"{self.prefix}lease:{camera_id}"
 
@@ -55,3 +65,8 @@ class Keys:
     def notify_group(self, group: str, route: str) -> str:
         """Consumer group of one notify route on the alerts stream."""
         return f"{group}:{route}"
+
+    @property
+    def leases_pattern(self) -> str:
+        """SCAN MATCH pattern of every camera's lease key."""
+        return f"{_glob_escape(self.prefix)}lease:*"

@@ -29,6 +29,8 @@ class Message(BaseModel):
     schema_version: int = SCHEMA_VERSION
     message_id: str
     ts: str = Field(description="When the message was made, RFC 3339 UTC with milliseconds.")
+    worker: str | None = Field(None, description="Id of the worker process that published it (host-pid; "
+                               "the heartbeat key's suffix); absent in messages of older workers.")
 
 
 class CameraRef(BaseModel):

@@ -115,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_notify(sub)
     _add_eval(sub)
 
+    status = command("status", "the live workers, the cameras each runs and their lag", _cmd_status)
+    status.add_argument("--config", type=Path, help="config file whose redis section to use (default: the "
+                        "environment's MONITOR_REDIS_* and MONITOR__REDIS__* overrides)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+
     outbox = command("outbox", "messages that wait on disk for a Redis that did not answer, one outbox per "
                      "destination (Redis URL and prefix)", lambda args: outbox.print_help() or 0)
     outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
@@ -248,6 +253,30 @@ def _stop_on_signals(interrupt_until: Callable[[], bool] = lambda: True) -> thre
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
     return stop
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    import redis
+
+    from monitor.app.tail import redis_config_for
+    from monitor.cluster.status import cluster_status, render_status
+    from monitor.keys import Keys
+    from monitor.publish import connect
+    from monitor.redact import mask_url
+
+    redis_config = redis_config_for(args.config)
+    client = connect(redis_config)
+    try:
+        status = cluster_status(client, Keys(redis_config.prefix))
+    except redis.RedisError as exc:
+        print(f"Redis at {mask_url(redis_config.url)}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print(json.dumps(status, indent=2) if args.json else render_status(status), end="\n" if args.json else "")
+    return 0
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:

@@ -7,6 +7,9 @@ every command; bad commands are reported on the status stream and otherwise igno
 Whoever can write the stream can point the monitor at a source, so `add` and `update` open only URL
 schemes in `control.allow_schemes`, and local files only under `control.allow_paths` (with `file`
 allowed). Give only the admin write access to the stream (README: a Redis ACL).
+
+Workers that share cameras (cluster.enabled) read the stream from its start, so one that joins
+later knows the same cameras as the others; the lease decides which of them runs each one.
 """
 
 from __future__ import annotations
@@ -99,18 +102,21 @@ def diff_cameras(old: MonitorConfig, new: MonitorConfig) -> list[CameraChange]:
 def restart_needed(old: MonitorConfig, new: MonitorConfig) -> list[str]:
     """Sections a reload cannot change in place: they need a restart."""
     return [name for name in ("redis", "model", "window", "prompts", "source", "state_dir", "alerts", "evidence",
-                              "delivery") if getattr(old, name) != getattr(new, name)]
+                              "delivery", "cluster") if getattr(old, name) != getattr(new, name)]
 
 
 class ControlListener:
-    """Reads the control stream from the moment it starts (XREAD $) and hands each command on."""
+    """Reads the control stream from the moment it starts (XREAD $), or with `from_start` every command
+    ever sent first, and hands each command on. `caught_up` is set once it has read all there was."""
 
     def __init__(self, config: MonitorConfig, on_change: Callable[[CameraChange], None],
-                 on_error: Callable[[str], None]):
+                 on_error: Callable[[str], None], *, from_start: bool = False):
         self.stream = Keys(config.redis.prefix).control
         self.rules = config.control
         self.client = connect(config.redis.model_copy(update={"socket_timeout": 10.0}))
         self.on_change, self.on_error = on_change, on_error
+        self._start = "0-0" if from_start else "$"
+        self.caught_up = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="control", daemon=True)
 
@@ -124,7 +130,7 @@ class ControlListener:
             self.client.close()
 
     def _loop(self) -> None:
-        last = "$"
+        last = self._start
         while not self._stop.is_set():
             try:
                 if last == "$":  # pin the position once, so no command between two reads is missed
@@ -139,6 +145,8 @@ class ControlListener:
                 for entry_id, fields in entries:
                     last = entry_id
                     self._handle(entry_id, fields)
+            if sum(len(entries) for _, entries in reply or []) < 100:
+                self.caught_up.set()
 
     def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:

@@ -15,13 +15,14 @@ from monitor.alerts import AlertEngine
 from monitor.inference.registry import Backend, create_backend
 from monitor.inference.contract import InferenceRequest, InferenceResult
 from monitor.pipeline.camera import CameraWorker
+from monitor.cluster import Coordinator
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.app.control import CameraChange, ControlListener, diff_cameras, restart_needed
 from monitor.keys import Keys
 from monitor.app.health import Health
 from monitor.app.metrics import HealthServer, Metrics, Snapshot
 from monitor.output import ResultPrinter
-from monitor.inference.prompts import ANOMALY
+from monitor.inference.prompts import ANOMALY, prompts_for
 from monitor.evidence import EvidenceStore
 from monitor.publish import Publisher, connect
 from monitor.publish.trim_watch import TrimWatch
@@ -45,7 +46,7 @@ class Monitor:
     def __init__(self, config: MonitorConfig, *, backend: Backend | None = None, publisher=None,
                  echo: Callable[[str], None] | None = None):
         self.config = config
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.worker_id = config.cluster.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.keys = Keys(config.redis.prefix)
         self.notifier = Notifier()
         self.notifier.status(f"loading the model {config.model.id}")
@@ -71,8 +72,19 @@ class Monitor:
         ttl = config.evidence.frames_ttl_seconds  # the UI's tiles: latest frame per camera, off the GPU thread
         self.frames = LatestFrames(config.redis, ttl) if ttl > 0 else None
         self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
-        self.cameras = {cam.id: self._worker(cam) for cam in config.cameras if cam.enabled}
+        self._desired = {cam.id: cam for cam in config.cameras if cam.enabled}  # what should run (somewhere)
         self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
+        self.cluster: Coordinator | None = None
+        self._retired: dict[str, CameraWorker] = {}  # stopped on losing or handing on a lease, maybe not yet done
+        self._last_window: dict[str, float] = {}  # camera -> end of its newest window with a result (lag)
+        if config.cluster.enabled:  # cameras start and stop as this worker takes and gives up their leases
+            self.cameras: dict[str, CameraWorker] = {}
+            self.cluster = Coordinator(config.cluster, self._redis, self.keys, self.worker_id,
+                                       cameras=lambda: list(self._desired), on_start=self._lease_taken,
+                                       on_stop=self._lease_ended, stopped=self._camera_stopped,
+                                       info=self._cluster_info)
+        else:
+            self.cameras = {cam_id: self._worker(cam) for cam_id, cam in self._desired.items()}
         self.control: ControlListener | None = None
         self.latencies: list[float] = []
         self.ready = False
@@ -107,8 +119,12 @@ class Monitor:
             self.frames.start()
         for worker in list(self.cameras.values()):
             worker.start()
-        self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text))
+        self.control = ControlListener(self.config, self.apply, lambda text: self._worker_status("error", text),
+                                       from_start=self.cluster is not None)
         self.control.start()
+        if self.cluster is not None:  # know the cameras added at run time before taking a share of them
+            self.control.caught_up.wait(10.0)
+            self.cluster.start()
         self.ready = True
         self._worker_status("running", "")
         self.notifier.ready(self._status_line())
@@ -129,7 +145,8 @@ class Monitor:
                 reload_requested.clear()
                 self._reload_from(reload)
             if now >= next_beat:
-                self._heartbeat()
+                if self.cluster is None:  # in a cluster its coordinator beats
+                    self._heartbeat()
                 self.notifier.status(self._status_line())
                 next_beat = now + HEARTBEAT_S
             if now >= next_health:
@@ -147,7 +164,9 @@ class Monitor:
                         trimmed_pending=dict(self.trim_watch.totals),
                         pending=self.scheduler.pending, outbox_bytes=self.publisher.backlog,
                         stalled_seconds=self.scheduler.stalled_seconds(),
-                        outbox_stalled_seconds=self.health.outbox_stalled_seconds())
+                        outbox_stalled_seconds=self.health.outbox_stalled_seconds(),
+                        cameras_owned=len(self.cluster.owned()) if self.cluster else None,
+                        lease_events=dict(self.cluster.stats) if self.cluster else {})
 
     def _watch_trimming(self) -> None:
         """Without XADD ACKED, report pending entries that MAXLEN trimmed (status stream and metrics)."""
@@ -200,7 +219,8 @@ class Monitor:
         warmup = getattr(self.backend, "warmup", None)
         if warmup is None or not self.config.cameras:
             return
-        prompts = {p.id: p for worker in self.cameras.values() for p in worker.prompts}
+        prompts = {p.id: p for cam in self._desired.values()
+                   for p in prompts_for(cam, self.config.prompts, verdict=self.config.alerts.structured_verdict)}
         started = time.monotonic()
         warmup(list(prompts.values()), self.config.window.frames)
         logger.info("model warmed up in %.1f s", time.monotonic() - started)
@@ -229,6 +249,9 @@ class Monitor:
     # -- run-time changes --------------------------------------------------------------------------
     def apply(self, change: CameraChange) -> None:
         """Add, remove or update one camera while running; the others are not touched."""
+        if self.cluster is not None:
+            self._apply_shared(change)
+            return
         with self._lock:
             old = self.cameras.pop(change.camera_id, None)
             if old is not None:
@@ -256,7 +279,8 @@ class Monitor:
         self.config = self.config.model_copy(update={"cameras": new.cameras})
 
     def _all_done(self) -> bool:
-        return all(w.finished.is_set() for w in self.cameras.values()) and self.scheduler.pending == 0 \
+        return self.cluster is None and all(w.finished.is_set() for w in self.cameras.values()) \
+            and self.scheduler.pending == 0 \
             and self.scheduler.stats.completed + self.scheduler.stats.failed + self.scheduler.stats.dropped \
             >= self.scheduler.stats.submitted
 
@@ -266,8 +290,10 @@ class Monitor:
         self.notifier.stopping("stopping: finishing the clips in hand")
         if self.control is not None:
             self.control.stop()
+        if self.cluster is not None:
+            self.cluster.drain()  # leases stay renewed until the clips in flight are published
         with self._lock:
-            workers = list(self.cameras.values())
+            workers = list(self.cameras.values()) + list(self._retired.values())
         for worker in workers:
             worker.stop()
         for worker in workers:
@@ -278,6 +304,8 @@ class Monitor:
             self.frames.stop()
         for camera_id in list(self.cameras):  # an alert left open would never get its `end`
             self._publish_alerts(self.alerts.close(camera_id))
+        if self.cluster is not None:
+            self.cluster.stop()  # releases the leases: the other workers take the cameras at once
         code = 1 if self.scheduler.fatal is not None else 0
         self._worker_status("stopped", "fatal model error" if code else "clean stop", stats=self.stats())
         if self.publisher.backlog == 0:  # Redis answers (else the heartbeat key expires by itself)
@@ -293,10 +321,14 @@ class Monitor:
     def stats(self) -> dict:
         s = self.scheduler.stats
         lat = sorted(self.latencies[-500:])
-        return {"clips_submitted": s.submitted, "clips_dropped": s.dropped, "clips_completed": s.completed,
-                "clips_failed": s.failed, "batches": s.batches, "pending": self.scheduler.pending,
-                "p50_latency_s": round(lat[len(lat) // 2], 3) if lat else None,
-                "p95_latency_s": round(lat[int(len(lat) * 0.95)], 3) if lat else None}
+        stats = {"clips_submitted": s.submitted, "clips_dropped": s.dropped, "clips_completed": s.completed,
+                 "clips_failed": s.failed, "batches": s.batches, "pending": self.scheduler.pending,
+                 "p50_latency_s": round(lat[len(lat) // 2], 3) if lat else None,
+                 "p95_latency_s": round(lat[int(len(lat) * 0.95)], 3) if lat else None}
+        if self.cluster is not None:
+            stats.update(cameras=self.cluster.owned(), publish_fenced=self.publisher.stats["fenced"],
+                         publish_not_owner=self.publisher.stats["not_owner"], leases=dict(self.cluster.stats))
+        return stats
 
     # -- callbacks -------------------------------------------------------------------------------
     def _on_result(self, result: InferenceResult, latency_s: float) -> None:
@@ -304,18 +336,34 @@ class Monitor:
         del self.latencies[:-1000]
         self.metrics.latency.observe(latency_s)
         self.metrics.clips.labels(result.request.clip.camera_id).inc()
-        camera = self._camera_refs[result.request.clip.camera_id]
+        clip = result.request.clip
+        camera = self._camera_refs[clip.camera_id]
         worker = self.cameras.get(camera.id)
+        self._last_window[camera.id] = clip.window_end
         for message in descriptions(result, camera, self.model_ref):
-            self.publisher.publish("description", message)
+            self._publish("description", message, made_at=clip.created)
             self.metrics.descriptions.labels(camera.id, message.prompt_id).inc()
             if message.prompt_id == ANOMALY and worker is not None:  # a removed camera raises no new alert
-                self._publish_alerts(self.alerts.process(camera, result.request.clip, message, worker.packet_ring))
+                self._publish_alerts(self.alerts.process(camera, clip, message, worker.packet_ring), clip.created)
 
-    def _publish_alerts(self, alerts) -> None:
+    def _publish_alerts(self, alerts, made_at: float | None = None) -> None:
         for alert in alerts:
-            self.publisher.publish("alert", alert)
+            self._publish("alert", alert, made_at=made_at)
             self.metrics.alerts.labels(alert.camera.id, alert.phase).inc()
+
+    def _publish(self, kind: str, message, made_at: float | None = None) -> None:
+        """Publish as this worker. Sharing cameras, a camera's message goes out fenced by the lease it was
+        made under (`made_at`, wall clock): Redis refuses it once that lease is no longer this worker's."""
+        message = message.model_copy(update={"worker": self.worker_id})
+        camera = getattr(message, "camera", None)
+        if self.cluster is None or camera is None:
+            self.publisher.publish(kind, message)
+            return
+        fence = self.cluster.fence(camera.id, time.time() if made_at is None else made_at)
+        if fence is None:
+            self.publisher.refuse(kind, camera.id)
+        else:
+            self.publisher.publish(kind, message, fence=fence)
 
     def _on_batch_error(self, requests: list[InferenceRequest], exc: BaseException) -> None:
         cams = sorted({r.clip.camera_id for r in requests})
@@ -333,14 +381,14 @@ class Monitor:
         ts = ts or time.time()
         message = Status(message_id=stable_id("status", camera_id, state, f"{ts:.6f}"), ts=rfc3339(ts),
                          camera=ref, state=state, detail=redact_text(detail), stats=dict(stats or {}))
-        self.publisher.publish("status", message)
+        self._publish("status", message, made_at=ts)
 
     def _worker_status(self, state: str, detail: str, stats: dict | None = None) -> None:
         now = time.time()
         message = Status(message_id=stable_id("worker", self.worker_id, state, f"{now:.6f}"), ts=rfc3339(now),
                          state=state, detail=redact_text(f"worker {self.worker_id}: {detail}".rstrip(": ")),
                          stats=stats or {})
-        self.publisher.publish("status", message)
+        self._publish("status", message)
 
     def _heartbeat(self) -> None:
         self._redis_call(self._redis.set, self.keys.worker(self.worker_id), rfc3339(time.time()),
@@ -351,3 +399,70 @@ class Monitor:
             fn(*args, **kwargs)
         except redis.RedisError as exc:
             logger.warning("Redis: %s", exc)
+
+    # -- sharing cameras with other workers (cluster.enabled) ----------------------------------------
+    def _lease_taken(self, camera_id: str) -> None:
+        """This worker now holds the camera's lease: run it."""
+        with self._lock:
+            camera = self._desired[camera_id]
+            old = self._retired.pop(camera_id, None)
+            if old is not None and not old.join(2.0):  # its late frames must not count as the new lease's
+                logger.warning("camera %s: the previous pipeline is still stopping", camera_id)
+            self._camera_refs[camera_id] = camera
+            self.cameras[camera_id] = worker = self._worker(camera)
+            worker.start()
+        self._camera_status(camera_id, "leased", f"worker {self.worker_id}")
+
+    def _lease_ended(self, camera_id: str, reason: str) -> None:
+        """Stop the camera: its lease was lost, or is handed on (rebalanced, removed)."""
+        with self._lock:
+            worker = self.cameras.pop(camera_id, None)
+            if worker is not None:
+                worker.stop()  # not joined here: the lease thread must keep renewing the other cameras
+                self._retired[camera_id] = worker
+                self.metrics.forget(camera_id)
+        self._publish_alerts(self.alerts.close(camera_id))
+        if reason == "lost":  # nothing about the camera itself may be published any more
+            self._worker_status("lease_lost", f"camera {camera_id} stopped: its lease is no longer this worker's")
+        else:
+            self._camera_status(camera_id, "released" if reason == "rebalanced" else "removed",
+                                f"worker {self.worker_id}: {reason}")
+
+    def _camera_stopped(self, camera_id: str) -> bool:
+        with self._lock:
+            worker = self.cameras.get(camera_id) or self._retired.get(camera_id)
+        return worker is None or worker.finished.is_set()
+
+    def _apply_shared(self, change: CameraChange) -> None:
+        """Every worker keeps the same camera set; the camera's owner restarts it with the new settings,
+        and the leases decide who runs an added one (and hand a removed one back)."""
+        camera_id = change.camera_id
+        with self._lock:
+            known = camera_id in self._desired
+            if change.action == "remove" or change.camera is None or not change.camera.enabled:
+                self._desired.pop(camera_id, None)
+            else:
+                self._desired[camera_id] = self._camera_refs[camera_id] = change.camera
+            worker = self.cameras.get(camera_id)
+            restart = worker is not None and camera_id in self._desired
+            if restart:
+                worker.stop()
+                worker.join(10.0)
+                self.cameras[camera_id] = new = self._worker(self._desired[camera_id])
+                new.start()
+        if change.action == "remove" and not known:
+            self._worker_status("error", f"remove: no camera {camera_id!r}")
+        elif restart:
+            self._camera_status(camera_id, "updated", "run-time change")
+        logger.info("camera %s: %s (shared cameras: its lease holder applies it)", camera_id, change.action)
+        self.cluster.wake()
+
+    def _cluster_info(self) -> dict:
+        """The heartbeat's content: what `monitor status` shows of this worker."""
+        cameras = {camera_id: {"last_window_end": self._last_window.get(camera_id)}
+                   for camera_id in self.cluster.owned()}
+        stats = self.stats()
+        return {"worker": self.worker_id, "beat": time.time(), "cameras": cameras, "pending": stats["pending"],
+                "p95_latency_s": stats["p95_latency_s"], "clips_completed": stats["clips_completed"],
+                "publish_fenced": stats["publish_fenced"], "publish_not_owner": stats["publish_not_owner"],
+                "leases": stats["leases"]}

@@ -39,6 +39,8 @@ class Snapshot:
     outbox_bytes: int = 0
     stalled_seconds: float = 0.0
     outbox_stalled_seconds: float = 0.0
+    cameras_owned: int | None = None  # workers sharing cameras (cluster.enabled) only, like lease_events
+    lease_events: dict[str, int] = field(default_factory=dict)
 
 
 class StatsCollector:
@@ -59,7 +61,9 @@ class StatsCollector:
         yield _counter("monitor_verdicts_unparsed", "Anomaly answers without a usable JSON verdict (their text "
                        "was used instead).", snap.unparsed)
         yield _counter("monitor_published", "Messages by how they reached Redis: direct, queued (to the "
-                       "outbox), flushed (from it), already_landed, dropped, sink_errors.", snap.published, "path")
+                       "outbox), flushed (from it), already_landed, dropped, sink_errors; fenced (refused by Redis: "
+                       "the camera's lease is no longer this worker's), not_owner (made under no lease of this "
+                       "worker, not sent).", snap.published, "path")
         yield _counter("monitor_alerts_suppressed", "Alert messages not sent: cooldown, duplicate.",
                        snap.suppressed, "reason")
         yield _counter("monitor_stream_trimmed_pending", "Entries a stream's MAXLEN trimmed while a consumer "
@@ -72,6 +76,11 @@ class StatsCollector:
                                 "returning (0 while the model keeps up or nothing waits).", value=snap.stalled_seconds)
         yield GaugeMetricFamily("monitor_outbox_stalled_seconds", "Seconds the outbox has held messages without "
                                 "shrinking (Redis takes nothing).", value=snap.outbox_stalled_seconds)
+        if snap.cameras_owned is not None:
+            yield GaugeMetricFamily("monitor_cameras_owned", "Cameras whose lease this worker holds.",
+                                    value=snap.cameras_owned)
+            yield _counter("monitor_lease_events", "Camera leases this worker acquired, released (handed on) "
+                           "and lost.", snap.lease_events, "event")
         yield from self._cameras()
 
     def _cameras(self):

@@ -200,6 +200,30 @@ class DeliveryConfig(Section):
                                     "to the host name.")
 
 
+class ClusterConfig(Section):
+    enabled: bool = Field(False, description="Share the cameras with the other workers of the same redis.prefix: "
+                          "each camera runs on one live worker at a time, held by a lease in Redis, balanced by "
+                          "count; every publish is fenced by the lease. Every worker needs the same cameras "
+                          "(the same config file). Off: this process runs every camera of its config.")
+    lease_ttl_seconds: float = Field(15.0, ge=1.0, le=600, description="Lifetime of a worker's heartbeat and of "
+                                     "its camera leases. A worker that dies or hangs loses its cameras within "
+                                     "this time; shorter moves them sooner but costs more Redis traffic and "
+                                     "tolerates shorter pauses (GC, a slow Redis).")
+    worker_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", description="This "
+                                  "worker's name in the heartbeat key, leases and messages; unique per process. "
+                                  "Default: <host name>-<pid>.")
+    renew_interval_seconds: float | None = Field(None, gt=0, description="Seconds between two renewals of the "
+                                                 "heartbeat and leases (and rebalancing checks). Default: a third "
+                                                 "of lease_ttl_seconds. At most half of it.")
+
+    @model_validator(mode="after")
+    def _renew_well_within_ttl(self) -> "ClusterConfig":
+        if self.renew_interval_seconds is not None and self.renew_interval_seconds > self.lease_ttl_seconds / 2:
+            raise ValueError(f"renew_interval_seconds ({self.renew_interval_seconds:g}) must be at most half of "
+                             f"lease_ttl_seconds ({self.lease_ttl_seconds:g}), or a late renewal loses the leases")
+        return self
+
+
 class MetricsConfig(Section):
     enabled: bool = Field(True, description="Serve /metrics (Prometheus), /healthz and /readyz over HTTP.")
     listen: str = Field("127.0.0.1:9108", pattern=r"^[^:]*:\d{1,5}$", description="host:port of the HTTP endpoint; "
@@ -252,6 +276,7 @@ class MonitorConfig(Section):
     ui: UiConfig = Field(default_factory=UiConfig, description="The operators' web page (`monitor ui`).")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="The notification bridge "
                                  "(`monitor notify`): webhooks, MQTT, Home Assistant.")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Several workers sharing the cameras.")
     print_results: bool = Field(False, description="Also print each description and alert on stdout (demo).")
 
     @model_validator(mode="after")

@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.publish.fenced import Fence
+
 logger = logging.getLogger(__name__)
 
 _DATA = "outbox.jsonl"
@@ -21,6 +23,7 @@ class Record:
     fields: dict[str, str]
     message_id: str
     end: int  # file offset just past this record: where the cursor goes once it is delivered
+    fence: Fence | None = None  # the lease it may be published under (workers sharing cameras)
 
 
 class Outbox:
@@ -48,9 +51,12 @@ class Outbox:
         with self._lock:
             return self._size == self._cursor
 
-    def append(self, kind: str, fields: dict[str, str], message_id: str) -> bool:
+    def append(self, kind: str, fields: dict[str, str], message_id: str, fence: Fence | None = None) -> bool:
         """Store one message durably; False (and counted in `dropped`) when the outbox is full for its kind."""
-        line = (json.dumps({"kind": kind, "id": message_id, "fields": fields}, separators=(",", ":")) + "\n").encode()
+        record = {"kind": kind, "id": message_id, "fields": fields}
+        if fence is not None:
+            record["fence"] = [fence.lease_key, fence.token]
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
         limit = self.max_bytes if kind == "alert" else min(self.other_max_bytes, self.max_bytes)
         with self._lock:
             if self.pending_bytes + len(line) > limit:
@@ -166,6 +172,8 @@ def move_files(source: Path | str, target: Path | str) -> None:
 def _decode(line: bytes, end: int) -> Record | None:
     try:
         obj = json.loads(line)
-        return Record(str(obj["kind"]), {str(k): str(v) for k, v in obj["fields"].items()}, str(obj["id"]), end)
+        fence = Fence(str(obj["fence"][0]), str(obj["fence"][1])) if obj.get("fence") else None
+        return Record(str(obj["kind"]), {str(k): str(v) for k, v in obj["fields"].items()}, str(obj["id"]), end,
+                      fence)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

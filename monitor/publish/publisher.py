@@ -13,6 +13,7 @@ import redis
 
 from monitor.config.models import DeliveryConfig, RedisConfig
 from monitor.publish.destination import Destination, folder_for, report_held
+from monitor.publish.fenced import Fence
 from monitor.publish.outbox import Outbox, Record
 from monitor.publish.redis_sink import RedisSink, connect, refuses_idmp
 from monitor.redact import mask_url
@@ -32,7 +33,9 @@ class Publisher:
     they go to the on-disk outbox of this destination (Redis URL and prefix; alerts first in line for
     its space), and a background thread sends the outbox in order as soon as Redis answers again;
     only then do messages go straight again.
-    Other sinks (stdout, files) get every message; their errors are logged, never raised."""
+    Other sinks (stdout, files) get every message; their errors are logged, never raised.
+    A message with a `fence` (workers sharing cameras) lands only while that lease token is current;
+    one refused by the fence is dropped and counted (`fenced`), never kept for later."""
 
     def __init__(self, redis_cfg: RedisConfig, outbox_dir: str | Path | None = None, *sinks: Sink,
                  delivery: DeliveryConfig | None = None, client: redis.Redis | None = None):
@@ -51,7 +54,7 @@ class Publisher:
                              int(self.delivery.outbox_other_max_mb * mib))
         self.sinks = sinks
         self.stats = {"direct": 0, "queued": 0, "flushed": 0, "already_landed": 0, "dropped": 0,
-                      "sink_errors": 0}
+                      "sink_errors": 0, "fenced": 0, "not_owner": 0}
         self._where = mask_url(redis_cfg.url)
         self._lock = threading.Lock()  # one message at a time decides direct vs outbox: keeps the order
         self._unsure = not self.outbox.empty()  # a crash may have sent the head of the outbox already
@@ -64,7 +67,7 @@ class Publisher:
         """Bytes waiting in the outbox (0 while Redis takes messages directly)."""
         return self.outbox.pending_bytes
 
-    def publish(self, kind: str, message: Message) -> None:
+    def publish(self, kind: str, message: Message, fence: Fence | None = None) -> None:
         for sink in self.sinks:
             try:
                 _deliver(sink, kind, message)
@@ -73,10 +76,10 @@ class Publisher:
                 logger.exception("sink %s failed on a %s message", type(sink).__name__, kind)
         fields = stream_fields(kind, message)
         with self._lock:
-            if self.outbox.empty() and self._send_direct(kind, fields, message.message_id):
+            if self.outbox.empty() and self._send_direct(kind, fields, message.message_id, fence):
                 return
             try:
-                kept = self.outbox.append(kind, fields, message.message_id)
+                kept = self.outbox.append(kind, fields, message.message_id, fence)
             except OSError as exc:  # disk full or gone: count it as a drop, never raise into the pipeline
                 logger.error("outbox write failed: %s", exc)
                 kept = False
@@ -85,6 +88,18 @@ class Publisher:
             else:
                 self._dropped(kind, message.message_id)
         self._wake.set()
+
+    def refuse(self, kind: str, camera_id: str) -> None:
+        """Count a message not sent because this worker does not own its camera (no lease to fence it with)."""
+        self.stats["not_owner"] += 1
+        logger.debug("%s message of camera %s not published: this worker does not own it", kind, camera_id)
+
+    def _fenced(self, kind: str, message_id: str) -> None:
+        self.stats["fenced"] += 1
+        n = self.stats["fenced"]
+        if n in (1, 10, 100) or n % 1000 == 0:
+            logger.warning("%s message %s refused by its lease fence: the camera's lease is no longer this "
+                           "worker's (%d refused so far)", kind, message_id, n)
 
     def _dropped(self, kind: str, message_id: str) -> None:
         self.stats["dropped"] += 1
@@ -117,10 +132,13 @@ class Publisher:
         self.outbox.close()
         self.redis.close()
 
-    def _send_direct(self, kind: str, fields: dict[str, str], message_id: str) -> bool:
+    def _send_direct(self, kind: str, fields: dict[str, str], message_id: str, fence: Fence | None) -> bool:
         try:
-            self.redis.add(kind, fields, message_id)
-            self.stats["direct"] += 1
+            entry = self.redis.add(kind, fields, message_id, fence=fence)
+            if fence is not None and entry is None:
+                self._fenced(kind, message_id)
+            else:
+                self.stats["direct"] += 1
             return True
         except redis.RedisError as exc:
             logger.warning("Redis at %s unreachable (%s); messages go to the outbox until it answers",
@@ -144,10 +162,10 @@ class Publisher:
             if self._unsure:
                 batch = self._skip_landed(batch)
             pipe = self.redis.client.pipeline(transaction=False)
-            for record in batch:
-                if record.kind:  # an unreadable record only moves the cursor
-                    self.redis.add(record.kind, record.fields, record.message_id, via=pipe)
-            pipe.execute()
+            sent = [record for record in batch if record.kind]  # an unreadable record only moves the cursor
+            for record in sent:
+                self.redis.add(record.kind, record.fields, record.message_id, via=pipe, fence=record.fence)
+            replies = pipe.execute()
         except redis.ResponseError as exc:
             # Some of the batch may have landed; a server without XADD IDMP gets plain XADD from now on.
             if refuses_idmp(exc):
@@ -162,7 +180,11 @@ class Publisher:
             return False
         self._unsure = False
         if batch:
-            self.stats["flushed"] += sum(1 for r in batch if r.kind)
+            for record, reply in zip(sent, replies):
+                if record.fence is not None and reply is None:
+                    self._fenced(record.kind, record.message_id)
+                else:
+                    self.stats["flushed"] += 1
             self._confirm(batch[-1])
             if self.outbox.empty():
                 logger.info("Redis at %s answers again; the outbox is delivered", self._where)

@@ -12,6 +12,7 @@ from redis.retry import Retry
 
 from monitor.config.models import RedisConfig
 from monitor.keys import Keys
+from monitor.publish.fenced import Fence, FencedXadd
 from monitor.redact import mask_url
 from monitor.schema import Message, stream_fields
 
@@ -55,6 +56,7 @@ class RedisSink:
         self._idmp: bool | None = False if idempotent == "off" else None  # None: not yet asked the server
         self._acked: bool | None = None
         self.producer_id = producer_id
+        self._fenced_xadd: FencedXadd | None = None  # made on first use: only workers sharing cameras fence
 
     def stream(self, kind: str) -> str:
         return self._streams[kind]
@@ -63,13 +65,17 @@ class RedisSink:
         """XADD one entry; returns the stream entry id. Raises redis.RedisError when Redis is away."""
         return self.add(kind, stream_fields(kind, message), message.message_id)
 
-    def add(self, kind: str, fields: dict[str, str], message_id: str, via: Any = None) -> Any:
+    def add(self, kind: str, fields: dict[str, str], message_id: str, via: Any = None,
+            fence: Fence | None = None) -> Any:
         """XADD prepared fields (on `via`, a pipeline, if given); with Redis 8.6+ as XADD IDMP, so a
         resend of the same message_id is not added twice (the server keeps recent ids for a while;
-        consumers drop the rest by id)."""
+        consumers drop the rest by id). With a `fence`, the entry is added only while its lease token is
+        current; the reply is then None for a refused entry."""
         target = via if via is not None else self.client
         if self._idmp is None or self._acked is None:
             self._ask_server()
+        if fence is not None:
+            return self._add_fenced(kind, fields, message_id, fence, via)
         acked = ["ACKED"] if self._acked else []
         flat = [part for pair in fields.items() for part in pair]
         if self._idmp:
@@ -90,6 +96,24 @@ class RedisSink:
                 logger.warning("XADD ACKED refused (%s); trimming by length from now on", exc)
                 self._acked = False
         return target.xadd(self._streams[kind], fields, maxlen=self._maxlen[kind], approximate=True)
+
+    def _add_fenced(self, kind: str, fields: dict[str, str], message_id: str, fence: Fence, via: Any) -> Any:
+        """The fenced XADD, with IDMP and ACKED where the server has them (dropped when it refuses them)."""
+        if self._fenced_xadd is None:
+            self._fenced_xadd = FencedXadd(self.client)
+        idmp = (self.producer_id, message_id) if self._idmp else None
+        try:
+            return self._fenced_xadd(self._streams[kind], fields, fence, maxlen=self._maxlen[kind], idmp=idmp,
+                                     acked=bool(self._acked), via=via)
+        except redis.ResponseError as exc:
+            if idmp is not None and refuses_idmp(exc):
+                self.disable_idmp(exc)
+            elif self._acked and "syntax" in str(exc).lower():
+                logger.warning("XADD ACKED refused (%s); trimming by length from now on", exc)
+                self._acked = False
+            else:
+                raise
+        return self._add_fenced(kind, fields, message_id, fence, via)
 
     @property
     def trims_acked_only(self) -> bool:
