@@ -75,6 +75,13 @@ class WindowConfig(Section):
     seconds: float = Field(10.0, gt=0, le=600, description="Length of the rolling clip window, in seconds of video.")
     stride: float = Field(5.0, gt=0, le=3600, description="Seconds of video between two clips of one camera.")
     frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly over the window for each clip.")
+    incomplete: Literal["send", "skip"] = Field(
+        "send", description="A window with fewer distinct frames than `frames` (a gap after a reconnect, a "
+        "camera slower than two frames a sample slice, the end of a file): send sends it with the frames it "
+        "really has (frames.count and timestamps say which); skip drops it and says why in the status stream. "
+        "A clip never holds a frame from outside its window, nor one frame twice.")
+    min_frames: int = Field(1, ge=1, le=64, description="With incomplete: send, a window with fewer frames "
+                            "than this is skipped (with a status) rather than sent.")
 
 
 DEFAULT_ANOMALY_PROMPT = (

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from monitor.clip import Frame
+from monitor.clip import Frame, SegmentEnd
 from monitor.config.models import CameraConfig, SourceConfig
 from monitor.redact import redact_text
 
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATES = ("connecting", "online", "reconnecting", "error", "stalled", "file_done", "file_failed", "ended")
+STATES = ("connecting", "online", "reconnecting", "error", "stalled", "file_done", "file_failed", "ended",
+          "window_skipped")
 _QUIET = ("online", "connecting", "file_done", "ended")
 
 
@@ -108,6 +109,14 @@ class Source:
                 session.in_emit = False
                 session.progress()
         return deliver
+
+    def end_segment(self, session: Session, emit: Callable, ts: float, reason: str = "end of file") -> None:
+        """Tell the window that the footage ended at `ts` (its last partial stride is analysed now) and that
+        what comes next does not continue it (it may even be older: uploads in recording time)."""
+        if session.cancelled.is_set():
+            return
+        self._last_ts = float("-inf")
+        emit(SegmentEnd(self.camera.id, ts, reason))
 
     def count_decoder(self, decoder: FrameDecoder, before: tuple[int, int]) -> tuple[int, int]:
         """Fold the decoder's counters into the stats; returns the new baseline."""

@@ -91,6 +91,8 @@ def play_file(source: Source, path: Path, clock: FileClock, session: Session,
             raise FileBroken("no video packets in the file")
         if decoder.decoded == 0 and decoder.corrupt > 0:
             raise FileBroken(f"no frame could be decoded ({decoder.corrupt} corrupt packets)")
+        if not session.cancelled.is_set():
+            source.end_segment(session, emit, clock.base + last_rel)
         return last_rel + decoder.frame_s
     finally:
         close_quietly(container)
