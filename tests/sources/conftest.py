@@ -104,7 +104,8 @@ def real_media(tmp_path_factory) -> RealMedia:
 @pytest.fixture
 def fast_settings() -> SourceConfig:
     return SourceConfig(connect_timeout=3, read_timeout=3, backoff_initial=0.1, backoff_max=0.5,
-                        scan_interval=0.1, settle_seconds=0.2, stall_seconds=3, status_interval=1)
+                        scan_interval=0.1, settle_seconds=0.2, stall_seconds=3, status_interval=1,
+                        upload_timeout_seconds=1.0)
 
 
 class Run:
