@@ -16,6 +16,7 @@ from monitor.redact import redact_text
 
 from .decode import FrameDecoder
 from .guard import Session
+from .media import url_kind
 from .stats import SourceStats
 
 if TYPE_CHECKING:
@@ -90,7 +91,9 @@ class Source:
         return FrameDecoder(stream, camera_id=self.camera.id, short_side=self.short_side, mode=self.decode_mode,
                             wants=wants or self.wants, ts_of=ts_of, sink=self.sink(session, emit),
                             max_width=self.settings.max_width, max_height=self.settings.max_height,
-                            snap_s=self.settings.keyframe_snap_seconds)
+                            snap_s=self.settings.keyframe_snap_seconds,
+                            # A jump in a file's timestamps is its real timing, not packets lost on the way.
+                            detect_loss=url_kind(self.camera.url) != "file")
 
     def sink(self, session: Session, emit: Callable[[Frame], None]) -> Callable[[Frame], None]:
         def deliver(frame: Frame) -> None:

@@ -56,7 +56,7 @@ class FrameDecoder:
     def __init__(self, stream: av.video.stream.VideoStream, *, camera_id: str, short_side: int, mode: str,
                  wants: Callable[[float], bool], ts_of: Callable[[float], float],
                  sink: Callable[[Frame], None], max_width: int, max_height: int, snap_s: float = 0.0,
-                 interpolation: str = "AREA") -> None:
+                 interpolation: str = "AREA", detect_loss: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"decode mode must be one of {MODES}, got {mode!r}")
         self.camera_id, self.short_side, self.mode = camera_id, short_side, mode
@@ -74,7 +74,10 @@ class FrameDecoder:
         # A stream that lies about its size in the headers is stopped inside the decoder, before allocation.
         self.cc.options = {"max_pixels": str(max_width * max_height)}
         self._reformatter = VideoReformatter()
-        self._tainted = False
+        self._tainted = False      # lost packets seen in the stream: frames up to the next keyframe are suspect
+        self._out_tainted = False  # the same, for the packet being decoded (targeted decoding runs behind)
+        self._broken = False       # the decoder failed on a packet: what it gives until a keyframe is garbage
+        self.detect_loss = detect_loss
         self._last_dts_s: float | None = None
         self._interval_s: float | None = None
         # targeted: packets of this GOP not fed to the decoder yet; the decoder holds all before them.
@@ -102,7 +105,8 @@ class FrameDecoder:
         pts_s = float(pts * self.time_base)
         if packet.is_corrupt:
             self._mark_corrupt("packet flagged corrupt by the demuxer")
-        self._check_gap(packet)
+        if self.detect_loss:
+            self._check_gap(packet)
         if packet.is_keyframe:
             self._tainted = False  # a keyframe repairs whatever lost packets broke
         if self._decode_order_pts and packet.dts is not None and packet.pts != packet.dts:
@@ -161,7 +165,7 @@ class FrameDecoder:
             if self._due is not None and pts_s - self._due <= self.snap_s:
                 self._due = None  # the keyframe serves the wanted time within snap_s
             self._before_key, self._key_s = len(self._unfed), pts_s
-        self._unfed.append(packet)
+        self._unfed.append((packet, self._tainted))
         self._unfed_bytes += packet.size
         if self.wants(self.ts_of(pts_s)):
             if self._owed is not None or self.snap_s <= 0:
@@ -185,7 +189,7 @@ class FrameDecoder:
             return
         for _ in range(before):
             self.skipped += 1
-            self._unfed_bytes -= self._unfed.popleft().size
+            self._unfed_bytes -= self._unfed.popleft()[0].size
         if self._fed_in_gop:
             self._decode(None)  # frames still held for reordering: drained, and wanted ones emitted
             self._reset_decoder()
@@ -196,7 +200,7 @@ class FrameDecoder:
             self._feed_one()
 
     def _feed_one(self) -> None:
-        packet = self._unfed.popleft()
+        packet, tainted = self._unfed.popleft()
         if self._before_key:
             self._before_key -= 1
         self._unfed_bytes -= packet.size
@@ -206,7 +210,7 @@ class FrameDecoder:
         skip = "DEFAULT" if self._decode_order_pts or self.wants(self.ts_of(float(pts * self.time_base))) else "NONREF"
         if skip != self._skip:
             self.cc.skip_frame = self._skip = skip
-        self._decode(packet)
+        self._decode(packet, tainted)
 
     def _drop_unfed(self) -> None:
         self.skipped += len(self._unfed)
@@ -214,7 +218,11 @@ class FrameDecoder:
         self._unfed_bytes = 0
 
     # --- frames out --------------------------------------------------------------------------------
-    def _decode(self, packet: av.Packet | None) -> None:
+    def _decode(self, packet: av.Packet | None, tainted: bool | None = None) -> None:
+        if packet is not None:
+            self._out_tainted = self._tainted if tainted is None else tainted
+            if packet.is_keyframe:
+                self._broken = False
         if self._decode_order_pts and packet is not None:
             heapq.heappush(self._fed_pts, packet.pts if packet.pts is not None else packet.dts)
         try:
@@ -222,6 +230,7 @@ class FrameDecoder:
         except av.error.InvalidDataError as exc:
             # PyAV 812: one bad packet must not end the stream; skip it and wait for the next keyframe.
             self._mark_corrupt(f"undecodable packet: {exc}")
+            self._broken = True
             return
         except av.error.EOFError:
             return
@@ -238,7 +247,7 @@ class FrameDecoder:
     def _keep(self, vf: av.VideoFrame, pts: int | None) -> bool:
         """Convert and emit `vf` (presented at `pts`) if it is sound and wanted; True if it was emitted."""
         self.decoded += 1
-        if self._tainted or vf.is_corrupt or pts is None:
+        if self._out_tainted or self._broken or vf.is_corrupt or pts is None:
             return False  # grey/green concealment after lost packets must not reach the model
         ts = self.ts_of(float(pts * self.time_base))
         if not self.wants(ts):
