@@ -68,7 +68,7 @@ def monitor_sources(paths: list[str], mode: str, pace: str) -> dict:
 
     def one(i, path):
         camera = CameraConfig(id=f"cam{i}", url=path, pace=pace)
-        window = ClipWindow(camera.id, 10, 5, 8)
+        window = ClipWindow(camera.id, 10, 5, 8, whole_slice=mode == "keyframes")
         ring = PacketRing(seconds=30)  # the evidence ring the daemon keeps per camera
         rings.append(ring)
         source = open_source(camera, settings, state_dir=Path(state), wants=window.wants, packet_ring=ring)

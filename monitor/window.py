@@ -8,7 +8,8 @@ it, never a frame outside the window, and never one frame twice (slices do not o
 no such frame (a gap, a camera slower than two frames a slice) stays empty: the clip then holds fewer
 frames, and its `timestamps` say which. Only frames that fill a pending sample time are kept, so memory
 is bounded by the number of pending sample times whatever the frame rate, and `wants()` lets the decoder
-skip every other frame. `finish()` ends a segment at once (end of a file): its last partial stride is a
+skip every other frame. With `whole_slice` (keyframe-only decoding) a sample takes the first frame
+anywhere in its slice. `finish()` ends a segment at once (end of a file): its last partial stride is a
 clip of its own, marked `final`.
 """
 
@@ -22,7 +23,8 @@ from monitor.clip import Clip, Frame
 
 
 class ClipWindow:
-    def __init__(self, camera_id: str, seconds: float, stride: float, frames: int, source: str = ""):
+    def __init__(self, camera_id: str, seconds: float, stride: float, frames: int, source: str = "",
+                 whole_slice: bool = False):
         if seconds <= 0 or stride <= 0 or frames < 1:
             raise ValueError("window seconds and stride must be > 0 and frames >= 1")
         self.camera_id = camera_id
@@ -31,6 +33,8 @@ class ClipWindow:
         self.k = frames
         self.source = source
         self._half = seconds / frames / 2  # a sample takes frames up to the end of its own slice
+        # Keyframe-only decoding: a sample takes the first frame anywhere in its slice (never outside it).
+        self._before = self._half if whole_slice else 0.0
         self._lookahead = math.ceil(seconds / stride) + 1
         self.seq = 0  # clips emitted by this window, across segments
         self.missed: list[tuple[float, float]] = []  # spans of windows that got no frame at all (for the caller)
@@ -72,7 +76,7 @@ class ClipWindow:
         return self._cache[1]
 
     def _fills(self, t: float, ts: float) -> bool:
-        return t - 1e-6 <= ts < t + self._half - 1e-6 and t not in self._filled
+        return t - self._before - 1e-6 <= ts < t + self._half - 1e-6 and t not in self._filled
 
     def wants(self, ts: float) -> bool:
         """Would a frame at `ts` be kept? False lets the decoder skip converting (or decoding) it."""

@@ -169,3 +169,13 @@ def test_a_short_file_is_one_clip_at_its_end():
     assert feed(window, frame_times(10, 4, 0, start=100.0)) == []
     [clip] = window.finish()
     assert clip.window_start == 100.0 and clip.window_end == 103.9 and len(clip.timestamps) == 3
+
+
+def test_keyframe_only_samples_take_any_frame_of_their_slice_and_never_repeat_one():
+    # given keyframes every 2 s only, and 8 samples over 10 s (slices of 1.25 s)
+    window = ClipWindow("cam", seconds=10, stride=5, frames=8, whole_slice=True)
+    clips = feed(window, [100.0 + 2 * i for i in range(16)])
+    for clip in clips:
+        # then each keyframe fills the slice it lies in: 5 distinct frames, none padded or from outside
+        assert len(set(clip.timestamps)) == len(clip.timestamps) == 5
+        assert all(clip.window_start <= t <= clip.window_end for t in clip.timestamps)

@@ -33,10 +33,11 @@ class CameraWorker:
         self.packet_ring = packet_ring
         self.on_clip = on_clip  # sees every clip cut (the UI's latest frame); must not block
         self.prompts = prompts_for(camera, config.prompts, verdict=config.alerts.structured_verdict)
-        self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames)
+        self.decode_mode = camera.decode or config.source.decode
+        self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames,
+                                 whole_slice=self.decode_mode == "keyframes")
         self.clips = 0
         self.skipped = 0  # windows not analysed (too few frames)
-        self.decode_mode = camera.decode or config.source.decode
         self.finished = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
