@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.backends.base import InferenceRequest, InferenceResult, PromptResult
+from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult
 from monitor.clip import Clip
 from monitor.config.loader import validate
-from monitor.daemon import Monitor
+from monitor.app.daemon import Monitor
 from monitor.schema import parse_entry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.camera import CameraWorker
+from monitor.pipeline.camera import CameraWorker
 from monitor.config.models import MonitorConfig
 from tests.fixtures_media import RealMedia, full_decode_times
 
