@@ -62,9 +62,10 @@ def test_samples_are_the_first_frame_at_or_after_uniform_times(win, faster, jitt
         targets = [clip.window_start + (i + 0.5) * span / k for i in range(k)]
         assert len(clip.frames) == k == clip.expected
         for target, got in zip(targets, clip.timestamps):
-            first_after = times[bisect.bisect_left(times, target - 1e-6)]
-            assert got == first_after
-            assert -1e-6 <= got - target <= 1 / fps * 1.9 + 1e-6
+            i = bisect.bisect_left(times, target - 1e-6)
+            # a frame within a microsecond of the target (sample times are rounded to 1 us) may go either way
+            assert got == times[i] or (abs(times[i] - target) < 3e-6 and got == times[i + 1])
+            assert -3e-6 <= got - target <= 1 / fps * 1.9 + 1e-6
 
 
 @settings(max_examples=40, deadline=None)
