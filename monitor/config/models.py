@@ -116,14 +116,16 @@ class SourceConfig(Section):
     stall_seconds: float = Field(20.0, gt=0, description="A stream that delivers no packet for this long is "
                                  "reported stalled, abandoned (even if FFmpeg hangs) and reopened.")
     decode: Literal["targeted", "keyframes", "all"] = Field(
-        "targeted", description="Default decode mode. targeted: decode a GOP only when the window wants a "
-        "frame in it, and only up to that frame (samples within one frame interval of a full decode); "
-        "keyframes: decode keyframes only (cheapest; samples within one GOP of a full decode); all: decode "
+        "targeted", description="Default decode mode. targeted: hold each GOP's packets and decode them from "
+        "the keyframe only up to each frame the window wants (samples exactly where a full decode puts them, "
+        "B-frames and open GOPs included); keyframes: decode keyframes only (cheapest; a sample takes a "
+        "keyframe anywhere in its slice of the window, and a slice without one stays empty); all: decode "
         "every frame (reference).")
     keyframe_snap_seconds: float = Field(0.0, ge=0, le=60, description="Decode mode targeted: a sample time "
                                          "at most this long before the next keyframe is served by that keyframe "
-                                         "instead of decoding the GOP up to it. 0 keeps samples within one frame "
-                                         "of a full decode; 0.5 to 1 s saves most of the CPU of long GOPs.")
+                                         "instead of decoding the GOP up to it. 0 keeps samples exactly where a "
+                                         "full decode puts them; a value over half a sample slice "
+                                         "(window.seconds / window.frames / 2) leaves such samples empty.")
     status_interval: float = Field(10.0, gt=0, description="Seconds between two health reports (fps, "
                                    "reconnects, stalls, age of the last frame) of an online source.")
 
