@@ -22,7 +22,7 @@ CASES = {
     "hevc.mp4": (".mp4", "hevc"),
     "vp9.webm": (".mp4", "vp9"),
     "mjpeg.avi": (".mp4", "mjpeg"),
-    "vtest.avi": (".mkv", "msmpeg4"),  # FFmpeg's name of msmpeg4v3 (DIV3)  # MP4 takes no msmpeg4: remuxed into Matroska
+    "vtest.avi": (".mkv", "msmpeg4"),  # msmpeg4v3 (DIV3): MP4 takes none, so Matroska
     "tree.avi": (".mp4", "h264"),  # no container takes cinepak: re-encoded
 }
 
