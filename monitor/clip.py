@@ -23,7 +23,10 @@ class Frame:
 
 @dataclass(frozen=True)
 class Clip:
-    """`frames` (K x H x W x 3 uint8) spread uniformly over [window_start, window_end] of one camera."""
+    """`frames` (K x H x W x 3 uint8) spread uniformly over [window_start, window_end] of one camera.
+
+    A window with a gap holds fewer frames than it asked for (`expected`): never a frame from outside it,
+    never one twice. `final` marks the last clip of a segment that ended (the end of a file)."""
 
     camera_id: str
     seq: int
@@ -33,6 +36,8 @@ class Clip:
     window_end: float
     source: str = ""
     decode: str = ""  # the decode mode that picked the frames: targeted, keyframes or all
+    expected: int = 0  # samples the window asked for (0: as many as it holds)
+    final: bool = False
     created: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
@@ -40,3 +45,13 @@ class Clip:
             raise ValueError(f"clip frames must be K x H x W x 3 uint8, got {self.frames.shape} {self.frames.dtype}")
         if len(self.timestamps) != len(self.frames):
             raise ValueError("one timestamp per frame")
+
+
+@dataclass(frozen=True)
+class SegmentEnd:
+    """What a source emits between frames when a segment ends: the end of a file (its last partial stride
+    is analysed at once) or a jump to footage that does not continue the previous one."""
+
+    camera_id: str
+    ts: float  # camera time of the end (the last frame's)
+    reason: str = "end of file"

@@ -172,3 +172,79 @@ def feed_ring(ring, video: Path | str, t0: float = 0.0):
             if packet.pts is not None:
                 ring.add(packet, t0 + float(packet.pts * stream.time_base))
     return ring
+
+
+# --- real recordings, shipped by Debian's opencv-doc (.ci/run installs it) ------------------------------------
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+OPENCV_HTML = Path("/usr/share/doc/opencv-doc/opencv4/html")
+# name -> what it is: vtest.avi, a pedestrian surveillance clip (768x576, 10 fps, msmpeg4v3, 79.5 s, keyframes
+# every 25 s); tree.avi (cinepak); box.mp4, a hand-held H.264 clip with B-frames and a keyframe at 8.3 s.
+REAL = {"vtest.avi": OPENCV_DATA / "vtest.avi", "tree.avi": OPENCV_DATA / "tree.avi",
+        "box.mp4": OPENCV_HTML / "box.mp4.gz"}
+# Transcodes of vtest.avi: codecs dashcams write. x264 with B-frames, an open GOP and keyframes at scene
+# cuts (keyint 4 s, min 0.5 s) is the "street clip" of real cameras; all keep vtest's own timing (10 fps).
+VARIANTS = {
+    "h264-bframes.mp4": ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "40", "-keyint_min", "5",
+                         "-sc_threshold", "40", "-x264-params", "open-gop=1"],
+    "h264-faststart.mp4": ["-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "20",
+                           "-movflags", "+faststart"],
+    "hevc.mp4": ["-vf", "scale=384:288", "-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1",
+                 "-x265-params", "keyint=20:bframes=3:log-level=error"],
+    "vp9.webm": ["-vf", "scale=384:288", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+                 "-g", "20", "-b:v", "400k"],
+    "mjpeg.avi": ["-vf", "scale=384:288", "-c:v", "mjpeg", "-q:v", "6"],
+    "msmpeg4.avi": ["-c:v", "copy"],  # the original codec, cut short
+    # 3 s missing from 12 s to 15 s, timestamps kept: what a camera that dropped off for a while leaves
+    "h264-gap.mp4": ["-vf", "select='not(between(t,12,15))'", "-fps_mode", "passthrough", "-c:v", "libx264",
+                     "-preset", "veryfast", "-bf", "3"],
+}
+
+
+class RealMedia:
+    """Real recordings at their install path, and ffmpeg transcodes of them made once into `cache`."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = Path(cache)
+
+    def original(self, name: str) -> Path:
+        import gzip
+
+        import pytest
+
+        path = REAL[name]
+        if not path.exists():
+            pytest.skip(f"{path} is missing: install Debian's opencv-doc (.ci/run does)")
+        if path.suffix != ".gz":
+            return path
+        out = self.cache / name
+        if not out.exists():
+            out.write_bytes(gzip.decompress(path.read_bytes()))
+        return out
+
+    def variant(self, name: str, seconds: float = 30.0, source: str = "vtest.avi") -> Path:
+        """`name` (a key of VARIANTS) made from the first `seconds` of a real recording."""
+        import shutil
+        import subprocess
+
+        import pytest
+
+        out = self.cache / f"{Path(name).stem}-{seconds:g}s{Path(name).suffix}"
+        if out.exists():
+            return out
+        if shutil.which("ffmpeg") is None:
+            pytest.skip("ffmpeg is missing (.ci/run installs it)")
+        args = ["ffmpeg", "-v", "error", "-y", "-i", str(self.original(source)), "-t", f"{seconds:g}", "-an",
+                *VARIANTS[name], str(out)]
+        subprocess.run(args, check=True, timeout=300)
+        return out
+
+
+def full_decode_times(path: Path | str) -> list[float]:
+    """Presentation time of every frame a full decode of the file gives (the reference for sampling)."""
+    times = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if frame.pts is not None:
+                times.append(float(frame.pts * stream.time_base))
+    return sorted(times)

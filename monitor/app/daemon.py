@@ -345,6 +345,8 @@ class Monitor:
             self.metrics.descriptions.labels(camera.id, message.prompt_id).inc()
             if message.prompt_id == ANOMALY and worker is not None:  # a removed camera raises no new alert
                 self._publish_alerts(self.alerts.process(camera, clip, message, worker.packet_ring), clip.created)
+        if clip.final:  # the footage ended (end of a file): an alert open on it ends with it
+            self._publish_alerts(self.alerts.close(camera.id), clip.created)
 
     def _publish_alerts(self, alerts, made_at: float | None = None) -> None:
         for alert in alerts:
@@ -371,7 +373,8 @@ class Monitor:
                                      f"{redact_text(str(exc))}")
 
     def _on_source_status(self, status) -> None:
-        self.metrics.source_status(status.camera_id, status.state, status.stats)
+        if status.state != "window_skipped":  # a skipped window says nothing of the camera's own state
+            self.metrics.source_status(status.camera_id, status.state, status.stats)
         self._camera_status(status.camera_id, status.state, status.detail, status.stats, status.ts)
 
     def _camera_status(self, camera_id: str, state: str, detail: str, stats: dict | None = None,

@@ -75,6 +75,13 @@ class WindowConfig(Section):
     seconds: float = Field(10.0, gt=0, le=600, description="Length of the rolling clip window, in seconds of video.")
     stride: float = Field(5.0, gt=0, le=3600, description="Seconds of video between two clips of one camera.")
     frames: int = Field(8, ge=1, le=64, description="Frames sampled uniformly over the window for each clip.")
+    incomplete: Literal["send", "skip"] = Field(
+        "send", description="A window with fewer distinct frames than `frames` (a gap after a reconnect, a "
+        "camera slower than two frames a sample slice, the end of a file): send sends it with the frames it "
+        "really has (frames.count and timestamps say which); skip drops it and says why in the status stream. "
+        "A clip never holds a frame from outside its window, nor one frame twice.")
+    min_frames: int = Field(1, ge=1, le=64, description="With incomplete: send, a window with fewer frames "
+                            "than this is skipped (with a status) rather than sent.")
 
 
 DEFAULT_ANOMALY_PROMPT = (
@@ -101,18 +108,24 @@ class SourceConfig(Section):
     max_width: int = Field(7680, ge=16, description="Streams wider than this are refused before decoding.")
     max_height: int = Field(4320, ge=16, description="Streams taller than this are refused before decoding.")
     scan_interval: float = Field(2.0, gt=0, description="Seconds between two scans of a dashcam folder.")
-    settle_seconds: float = Field(2.0, ge=0, description="A dashcam file must be unchanged this long before it is read.")
+    settle_seconds: float = Field(2.0, ge=0, description="A dashcam file must be unchanged this long before it is "
+                                  "read, and its container's own index must agree with the bytes present.")
+    upload_timeout_seconds: float = Field(600.0, gt=0, description="A dashcam file that stays unchanged this "
+                                          "long while its index still promises bytes that never came is read as "
+                                          "far as it goes and reported file_failed (never marked done).")
     stall_seconds: float = Field(20.0, gt=0, description="A stream that delivers no packet for this long is "
                                  "reported stalled, abandoned (even if FFmpeg hangs) and reopened.")
     decode: Literal["targeted", "keyframes", "all"] = Field(
-        "targeted", description="Default decode mode. targeted: decode a GOP only when the window wants a "
-        "frame in it, and only up to that frame (samples within one frame interval of a full decode); "
-        "keyframes: decode keyframes only (cheapest; samples within one GOP of a full decode); all: decode "
+        "targeted", description="Default decode mode. targeted: hold each GOP's packets and decode them from "
+        "the keyframe only up to each frame the window wants (samples exactly where a full decode puts them, "
+        "B-frames and open GOPs included); keyframes: decode keyframes only (cheapest; a sample takes a "
+        "keyframe anywhere in its slice of the window, and a slice without one stays empty); all: decode "
         "every frame (reference).")
     keyframe_snap_seconds: float = Field(0.0, ge=0, le=60, description="Decode mode targeted: a sample time "
                                          "at most this long before the next keyframe is served by that keyframe "
-                                         "instead of decoding the GOP up to it. 0 keeps samples within one frame "
-                                         "of a full decode; 0.5 to 1 s saves most of the CPU of long GOPs.")
+                                         "instead of decoding the GOP up to it. 0 keeps samples exactly where a "
+                                         "full decode puts them; a value over half a sample slice "
+                                         "(window.seconds / window.frames / 2) leaves such samples empty.")
     status_interval: float = Field(10.0, gt=0, description="Seconds between two health reports (fps, "
                                    "reconnects, stalls, age of the last frame) of an online source.")
 
@@ -131,8 +144,39 @@ class CameraConfig(Section):
     loop: bool = Field(False, description="Files only: start again at the end (demo footage).")
     decode: Literal["targeted", "keyframes", "all"] | None = Field(
         None, description="Decode mode of this camera; defaults to source.decode.")
+    recording_time: Literal["file", "arrival"] = Field(
+        "file", description="Dashcam uploads: file takes each upload's timestamps from when it was recorded "
+        "(the time in its name per `file_name_time`, else the container's creation_time, else arrival); "
+        "arrival lays uploads end to end on the processing clock.")
+    file_name_time: str | None = Field(
+        None, description="Dashcam uploads: strptime pattern of the recording start in file names, found "
+        "anywhere in the name, e.g. %Y%m%d_%H%M%S for FILE_20261201_134500.MP4.")
+    file_name_time_zone: str = Field("UTC", description="IANA time zone of the times in file names "
+                                     "(dashcams usually name files in local time), e.g. Europe/Berlin.")
     enabled: bool = Field(True, description="Disabled cameras are kept in the config but not opened.")
     context: str | None = Field(None, max_length=1000, description="What is normal at this camera; given to the model.")
+
+    @field_validator("file_name_time")
+    @classmethod
+    def _name_time_is_a_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            from monitor.sources.recorded import name_pattern
+
+            if "%" not in value:
+                raise ValueError("file_name_time must be a strptime pattern such as %Y%m%d_%H%M%S")
+            name_pattern(value)
+        return value
+
+    @field_validator("file_name_time_zone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @property
     def display_name(self) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-SUFFIXES = (".mp4", ".jpg")
+SUFFIXES = (".mp4", ".mkv", ".jpg")
 _STALE_TMP_SECONDS = 3600  # a .tmp left by a crash mid-write
 
 

@@ -1,7 +1,7 @@
 """Signed, expiring evidence URLs: an HMAC over the file's path under the evidence folder and the expiry.
 
 The path is checked three times before a byte is served: its shape (one safe folder name, one safe file
-name, .mp4 or .jpg: no '..', no slash games), the signature, and where it resolves (inside the folder).
+name, .mp4, .mkv or .jpg: no '..', no slash games), the signature, and where it resolves (inside the folder).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from monitor.config.operators import EvidenceUrlsConfig
 from monitor.evidence.naming import UnsafePath, ensure_inside
 
 ROUTE = "/evidence/"
-_REL = re.compile(r"^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}\.(mp4|jpg)$")
+_REL = re.compile(r"^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}\.(mp4|mkv|jpg)$")
 
 
 class BadEvidenceUrl(ValueError):

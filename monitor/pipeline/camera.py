@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from monitor.inference.contract import InferenceRequest
-from monitor.clip import Clip, Frame
+from monitor.clip import Clip, Frame, SegmentEnd
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.inference.prompts import prompts_for
 from monitor.redact import redact_text
@@ -33,9 +33,11 @@ class CameraWorker:
         self.packet_ring = packet_ring
         self.on_clip = on_clip  # sees every clip cut (the UI's latest frame); must not block
         self.prompts = prompts_for(camera, config.prompts, verdict=config.alerts.structured_verdict)
-        self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames)
-        self.clips = 0
         self.decode_mode = camera.decode or config.source.decode
+        self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames,
+                                 whole_slice=self.decode_mode == "keyframes")
+        self.clips = 0
+        self.skipped = 0  # windows not analysed (too few frames)
         self.finished = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
@@ -74,11 +76,38 @@ class CameraWorker:
         finally:
             self.finished.set()
 
-    def _on_frame(self, frame: Frame) -> None:
-        for clip in self.window.push(frame):
+    def _on_frame(self, item: Frame | SegmentEnd) -> None:
+        if isinstance(item, SegmentEnd):
+            clips = self.window.finish(item.ts)  # the last partial stride of a file, analysed now
+        else:
+            clips = self.window.push(item)
+        for start, end in self.window.missed:
+            self._skipped(start, end, "no frame in the window (a gap in the footage)")
+        self.window.missed.clear()
+        for clip in clips:
+            if self._too_few(clip):
+                continue
             clip = replace(clip, created=time.time(), decode=self.decode_mode)
             if self.on_clip is not None:
                 self.on_clip(clip)
             request = InferenceRequest(clip=clip, prompts=self.prompts)
             if self.submit(request, wait=self.waits_for_model, stop=self._stop):
                 self.clips += 1
+
+    def _too_few(self, clip: Clip) -> bool:
+        """window.incomplete: a clip missing samples (a gap, a slow camera) is sent with the frames it has,
+        or skipped with a status; below window.min_frames it is always skipped."""
+        have, want = len(clip.frames), clip.expected or len(clip.frames)
+        settings = self.config.window
+        if have >= want or (settings.incomplete == "send" and have >= settings.min_frames):
+            return False
+        self._skipped(clip.window_start, clip.window_end, f"{have} of {want} frames (window.incomplete: "
+                      f"{settings.incomplete}, window.min_frames: {settings.min_frames})")
+        return True
+
+    def _skipped(self, start: float, end: float, why: str) -> None:
+        from monitor.sources import SourceStatus
+
+        self.skipped += 1
+        self.on_status(SourceStatus(self.camera.id, "window_skipped", f"window {start:.3f}-{end:.3f} not analysed: "
+                                    f"{why}", time.time(), {"windows_skipped": self.skipped}))

@@ -2,7 +2,9 @@
 
 The contract the daemon uses: `open_source(...)` returns a `Source`; `Source.run(emit, stop)` blocks until
 `stop` is set or the source is finished and never raises for camera faults; it reports them as
-`SourceStatus` through `on_status` and retries with capped exponential backoff and jitter.
+`SourceStatus` through `on_status` and retries with capped exponential backoff and jitter. `emit` gets
+`Frame`s in time order and, where footage ends (the end of a file, an upload, an HLS VOD), a
+`SegmentEnd`: the window analyses the last partial stride at once, and what follows is a new segment.
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from monitor.clip import Frame
+from monitor.clip import Frame, SegmentEnd
 from monitor.config.models import CameraConfig, SourceConfig
 from monitor.redact import redact_text
 
 from .decode import FrameDecoder
 from .guard import Session
+from .media import url_kind
 from .stats import SourceStats
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATES = ("connecting", "online", "reconnecting", "error", "stalled", "file_done", "file_failed", "ended")
+STATES = ("connecting", "online", "reconnecting", "error", "stalled", "file_done", "file_failed", "ended",
+          "window_skipped")
 _QUIET = ("online", "connecting", "file_done", "ended")
 
 
@@ -89,7 +91,9 @@ class Source:
         return FrameDecoder(stream, camera_id=self.camera.id, short_side=self.short_side, mode=self.decode_mode,
                             wants=wants or self.wants, ts_of=ts_of, sink=self.sink(session, emit),
                             max_width=self.settings.max_width, max_height=self.settings.max_height,
-                            snap_s=self.settings.keyframe_snap_seconds)
+                            snap_s=self.settings.keyframe_snap_seconds,
+                            # A jump in a file's timestamps is its real timing, not packets lost on the way.
+                            detect_loss=url_kind(self.camera.url) != "file")
 
     def sink(self, session: Session, emit: Callable[[Frame], None]) -> Callable[[Frame], None]:
         def deliver(frame: Frame) -> None:
@@ -108,6 +112,14 @@ class Source:
                 session.in_emit = False
                 session.progress()
         return deliver
+
+    def end_segment(self, session: Session, emit: Callable, ts: float, reason: str = "end of file") -> None:
+        """Tell the window that the footage ended at `ts` (its last partial stride is analysed now) and that
+        what comes next does not continue it (it may even be older: uploads in recording time)."""
+        if session.cancelled.is_set():
+            return
+        self._last_ts = float("-inf")
+        emit(SegmentEnd(self.camera.id, ts, reason))
 
     def count_decoder(self, decoder: FrameDecoder, before: tuple[int, int]) -> tuple[int, int]:
         """Fold the decoder's counters into the stats; returns the new baseline."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
+from collections import deque
 from typing import Callable
 
 import av
@@ -14,7 +16,7 @@ from monitor.clip import Frame
 logger = logging.getLogger(__name__)
 
 MODES = ("targeted", "keyframes", "all")
-_MAX_PROBES = 600  # wants() calls per GOP decision; bounds the cost of a long GOP at a high frame rate
+MAX_HELD_BYTES = 64 * 1024 * 1024  # compressed packets of one GOP held back at most (a very long GOP is decoded ahead)
 
 
 class RefusedError(Exception):
@@ -41,18 +43,20 @@ class FrameDecoder:
     """Feeds a video stream's packets to its decoder and returns the wanted frames as `Frame`s.
 
     Modes: `all` decodes every frame (then converts only wanted ones); `keyframes` decodes only keyframes
-    whose time is wanted (a sample lands within one GOP of where a full decode puts it); `targeted`
-    decodes a GOP only when some frame time inside it is wanted, and stops decoding the GOP as soon as
-    nothing later in it is wanted, so a sample lands within one frame interval of a full decode's; with
-    `snap_s` > 0, a wanted time at most `snap_s` before the next keyframe is left to that keyframe instead
-    of decoding the GOP up to it (samples then land within max(snap_s, one frame) of a full decode's).
-    `wants` is probed at frame times, so it may be any function of time (a spacing threshold is typical).
+    whose time is wanted (a sample lands within one GOP of where a full decode puts it); `targeted` holds
+    the compressed packets of the current GOP and decodes them, from the keyframe on, only when a packet
+    arrives whose frame is wanted, up to the moment that frame comes out of the decoder: samples are
+    exactly where a full decode puts them whatever the GOP structure (B-frames, open GOPs, keyframes at
+    scene cuts), and packets after the last wanted frame of a GOP are never decoded. With `snap_s` > 0, a
+    wanted frame is decoded only once the stream is `snap_s` past it without a keyframe: a keyframe that
+    comes sooner serves it instead. `wants` is probed at the frame times of the packets, so it may be any
+    function of time (a spacing threshold is typical).
     """
 
     def __init__(self, stream: av.video.stream.VideoStream, *, camera_id: str, short_side: int, mode: str,
                  wants: Callable[[float], bool], ts_of: Callable[[float], float],
                  sink: Callable[[Frame], None], max_width: int, max_height: int, snap_s: float = 0.0,
-                 interpolation: str = "AREA") -> None:
+                 interpolation: str = "AREA", detect_loss: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"decode mode must be one of {MODES}, got {mode!r}")
         self.camera_id, self.short_side, self.mode = camera_id, short_side, mode
@@ -70,12 +74,26 @@ class FrameDecoder:
         # A stream that lies about its size in the headers is stopped inside the decoder, before allocation.
         self.cc.options = {"max_pixels": str(max_width * max_height)}
         self._reformatter = VideoReformatter()
-        self._last_key_s: float | None = None
-        self.gop_s: float | None = None
-        self._active = mode == "all"
-        self._tainted = False
+        self._tainted = False      # lost packets seen in the stream: frames up to the next keyframe are suspect
+        self._out_tainted = False  # the same, for the packet being decoded (targeted decoding runs behind)
+        self._broken = False       # the decoder failed on a packet: what it gives until a keyframe is garbage
+        self.detect_loss = detect_loss
         self._last_dts_s: float | None = None
         self._interval_s: float | None = None
+        # targeted: packets of this GOP not fed to the decoder yet; the decoder holds all before them.
+        self._unfed: deque[av.Packet] = deque()
+        self._unfed_bytes = 0
+        self._fed_in_gop = False   # the decoder holds state of this GOP (a flush is due before skipping ahead)
+        self._due: float | None = None   # pts (s) of a wanted frame not fed yet (waiting out snap_s)
+        self._owed: float | None = None  # pts (s) up to which wanted frames were fed but are not out yet
+        self._before_key: int | None = None  # unfed packets before the last keyframe, until its leading frames pass
+        self._key_s = 0.0
+        self._skip = "DEFAULT"
+        # Some files (phones, cheap muxers) stamp B-frame streams with pts = dts, i.e. in decode order: their
+        # frames then come out of the decoder with pts out of order. There the n-th frame out is given the
+        # n-th smallest pts fed. Decided from the packets: any pts != dts says the pts are trustworthy.
+        self._decode_order_pts = bool(getattr(self.cc, "has_b_frames", 0))
+        self._fed_pts: list[int] = []
         self.decoded = self.emitted = self.corrupt = self.skipped = 0
 
     # --- packets in --------------------------------------------------------------------------------
@@ -87,13 +105,19 @@ class FrameDecoder:
         pts_s = float(pts * self.time_base)
         if packet.is_corrupt:
             self._mark_corrupt("packet flagged corrupt by the demuxer")
-        self._check_gap(packet)
+        if self.detect_loss:
+            self._check_gap(packet)
         if packet.is_keyframe:
-            return self._on_keyframe(packet, pts_s)
-        if not self._active:
-            self.skipped += 1
-            return
-        self._decode(packet)
+            self._tainted = False  # a keyframe repairs whatever lost packets broke
+        if self._decode_order_pts and packet.dts is not None and packet.pts != packet.dts:
+            self._decode_order_pts = False
+            self._fed_pts.clear()
+        if self.mode == "all":
+            self._decode(packet)
+        elif self.mode == "keyframes":
+            self._keyframes_only(packet, pts_s)
+        else:
+            self._targeted(packet, pts_s)
 
     def _check_gap(self, packet: av.Packet) -> None:
         """A jump in dts far beyond the recent frame interval means lost packets: the frames that follow
@@ -116,76 +140,116 @@ class FrameDecoder:
 
     def flush(self) -> None:
         """Emit the frames still held by the decoder (reordering delay) at the end of a stream."""
-        if self._active:
+        if self._due is not None:
+            self._catch_up()
+        if self.mode == "all" or self._fed_in_gop:
             self._decode(None)
-        self.cc.flush_buffers()
+        self._drop_unfed()
+        self._reset_decoder()
+        self._fed_in_gop, self._owed, self._due, self._before_key = False, None, None, None
 
-    def _on_keyframe(self, packet: av.Packet, pts_s: float) -> None:
-        if self._last_key_s is not None and pts_s > self._last_key_s:
-            self.gop_s = pts_s - self._last_key_s
-        self._last_key_s = pts_s
-        self._tainted = False  # a keyframe repairs whatever lost packets broke
-        if self.mode == "all":
-            self._decode(packet)
-            return
-        if self.mode == "keyframes":
-            if not self.wants(self.ts_of(pts_s)):
-                self.skipped += 1
-                return
-            # Drain and reset at once: with B-frames the decoder would otherwise hold the keyframe back
-            # until later frames arrive, and those are never sent.
-            self._decode(packet)
-            self._decode(None)
-            self.cc.flush_buffers()
-            return
-        was_active, self._active = self._active, self._gop_wanted(self.ts_of(pts_s))
-        if was_active and not self._active:
-            self._decode(None)  # frames of the previous GOP still held for reordering
-            self.cc.flush_buffers()
-        if not self._active:
+    def _keyframes_only(self, packet: av.Packet, pts_s: float) -> None:
+        if not packet.is_keyframe or not self.wants(self.ts_of(pts_s)):
             self.skipped += 1
             return
+        # Drain and reset at once: with B-frames the decoder would otherwise hold the keyframe back until
+        # later frames arrive, and those are never sent.
         self._decode(packet)
+        self._decode(None)
+        self._reset_decoder()
 
-    def _gop_wanted(self, key_ts: float) -> bool:
-        if self.gop_s is None:
-            return True  # GOP length unknown yet: decode this one fully and learn it
-        return self._worth_decoding(key_ts, key_ts + self.gop_s)
+    def _targeted(self, packet: av.Packet, pts_s: float) -> None:
+        if self._before_key is not None and (packet.is_keyframe or pts_s >= self._key_s):
+            self._close_previous_gop()
+        if packet.is_keyframe:
+            if self._due is not None and pts_s - self._due <= self.snap_s:
+                self._due = None  # the keyframe serves the wanted time within snap_s
+            self._before_key, self._key_s = len(self._unfed), pts_s
+        self._unfed.append((packet, self._tainted))
+        self._unfed_bytes += packet.size
+        if self.wants(self.ts_of(pts_s)):
+            if self._owed is not None or self.snap_s <= 0:
+                self._owed = max(self._owed or pts_s, pts_s)
+            elif self._due is None:
+                self._due = pts_s
+        dts_s = float(packet.dts * self.time_base) if packet.dts is not None else pts_s
+        if self._due is not None and dts_s >= self._due + self.snap_s:
+            self._owed, self._due = max(self._owed or self._due, self._due), None
+        if self._owed is not None:
+            self._catch_up()
+        while self._unfed_bytes > MAX_HELD_BYTES:
+            self._feed_one()  # a huge GOP: decode ahead (and convert nothing) rather than hold it all
 
-    def _worth_decoding(self, start: float, gop_end: float) -> bool:
-        """Is a frame time in [start, gop_end) wanted that the next keyframe (at gop_end) would not serve
-        within `snap_s`? Probed at frame times, so `wants` may be any function of time."""
-        step = max(self.frame_s, (gop_end - start) / _MAX_PROBES)
-        t = start
-        while t < gop_end - step / 2:
-            if self.wants(t):
-                # A wanted time at the keyframe itself is served by decoding just the keyframe.
-                return t <= start + step / 2 or gop_end - t > self.snap_s
-            t += step
-        return False
+    def _close_previous_gop(self) -> None:
+        """Past a keyframe and its leading frames (an open GOP's, which need the previous GOP and may still
+        be wanted): the previous GOP's packets nobody wanted are dropped and a decoder left partway through
+        it is reset. A decoder that is caught up just goes on."""
+        before, self._before_key = self._before_key or 0, None
+        if not before or self._owed is not None:
+            return
+        for _ in range(before):
+            self.skipped += 1
+            self._unfed_bytes -= self._unfed.popleft()[0].size
+        if self._fed_in_gop:
+            self._decode(None)  # frames still held for reordering: drained, and wanted ones emitted
+            self._reset_decoder()
+            self._fed_in_gop = False
+
+    def _catch_up(self) -> None:
+        while self._unfed:
+            self._feed_one()
+
+    def _feed_one(self) -> None:
+        packet, tainted = self._unfed.popleft()
+        if self._before_key:
+            self._before_key -= 1
+        self._unfed_bytes -= packet.size
+        self._fed_in_gop = True
+        # A frame nobody wants that no other frame references (most B-frames) is not decoded at all.
+        pts = packet.pts if packet.pts is not None else packet.dts
+        skip = "DEFAULT" if self._decode_order_pts or self.wants(self.ts_of(float(pts * self.time_base))) else "NONREF"
+        if skip != self._skip:
+            self.cc.skip_frame = self._skip = skip
+        self._decode(packet, tainted)
+
+    def _drop_unfed(self) -> None:
+        self.skipped += len(self._unfed)
+        self._unfed.clear()
+        self._unfed_bytes = 0
 
     # --- frames out --------------------------------------------------------------------------------
-    def _decode(self, packet: av.Packet | None) -> None:
+    def _decode(self, packet: av.Packet | None, tainted: bool | None = None) -> None:
+        if packet is not None:
+            self._out_tainted = self._tainted if tainted is None else tainted
+            if packet.is_keyframe:
+                self._broken = False
+        if self._decode_order_pts and packet is not None:
+            heapq.heappush(self._fed_pts, packet.pts if packet.pts is not None else packet.dts)
         try:
             frames = self.cc.decode(packet)
         except av.error.InvalidDataError as exc:
             # PyAV 812: one bad packet must not end the stream; skip it and wait for the next keyframe.
             self._mark_corrupt(f"undecodable packet: {exc}")
+            self._broken = True
             return
         except av.error.EOFError:
             return
         for vf in frames:
-            if self._keep(vf) and self.mode == "targeted" and not self._rest_of_gop_wanted(vf):
-                self._active = False
-                self.cc.flush_buffers()  # the frames it still holds come later in this GOP: not wanted
-                return
+            pts = heapq.heappop(self._fed_pts) if self._decode_order_pts and self._fed_pts else vf.pts
+            self._keep(vf, pts)
+            if self._owed is not None and pts is not None and float(pts * self.time_base) >= self._owed - 1e-9:
+                self._owed = None  # frames come out in presentation order: every wanted one fed is out
 
-    def _keep(self, vf: av.VideoFrame) -> bool:
-        """Convert and emit `vf` if it is sound and wanted; True if it was emitted."""
+    def _reset_decoder(self) -> None:
+        self.cc.flush_buffers()
+        self._fed_pts.clear()
+
+    def _keep(self, vf: av.VideoFrame, pts: int | None) -> bool:
+        """Convert and emit `vf` (presented at `pts`) if it is sound and wanted; True if it was emitted."""
         self.decoded += 1
-        if self._tainted or vf.is_corrupt or vf.pts is None:
+        if self._out_tainted or self._broken or vf.is_corrupt or pts is None:
             return False  # grey/green concealment after lost packets must not reach the model
-        ts = self.ts_of(float(vf.pts * self.time_base))
+        ts = self.ts_of(float(pts * self.time_base))
         if not self.wants(ts):
             return False
         if vf.width > self.max_width or vf.height > self.max_height:
@@ -194,14 +258,6 @@ class FrameDecoder:
         self.emitted += 1
         self.sink(Frame(camera_id=self.camera_id, ts=ts, image=self._scale(vf), keyframe=bool(vf.key_frame)))
         return True
-
-    def _rest_of_gop_wanted(self, vf: av.VideoFrame) -> bool:
-        """After an emit: is a later frame of this GOP still worth decoding? Asked after the sink took the
-        frame, so a window that keeps frames at a spacing has already moved its threshold."""
-        if self.gop_s is None or self._last_key_s is None:
-            return True
-        ts = self.ts_of(float(vf.pts * self.time_base))
-        return self._worth_decoding(ts + self.frame_s, self.ts_of(self._last_key_s) + self.gop_s)
 
     def _scale(self, vf: av.VideoFrame) -> np.ndarray:
         width, height = scaled_size(vf.width, vf.height, self.short_side)

@@ -21,6 +21,7 @@ from .timeline import FileClock
 logger = logging.getLogger(__name__)
 
 OPEN_LIMIT_S = 30.0  # a local file that takes longer to open is on a hung mount
+MAX_FAILURES = 5  # failures in a row of a file that is there (not a missing mount) before it is given up
 
 
 class FileBroken(Exception):
@@ -91,6 +92,8 @@ def play_file(source: Source, path: Path, clock: FileClock, session: Session,
             raise FileBroken("no video packets in the file")
         if decoder.decoded == 0 and decoder.corrupt > 0:
             raise FileBroken(f"no frame could be decoded ({decoder.corrupt} corrupt packets)")
+        if not session.cancelled.is_set():
+            source.end_segment(session, emit, clock.base + last_rel)
         return last_rel + decoder.frame_s
     finally:
         close_quietly(container)
@@ -142,6 +145,7 @@ class FileSource(Source):
         self.online_detail = str(path)
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
         clock = FileClock()
+        failures = 0
         self.report("connecting", str(path))
         while not stop.is_set():
             result: dict = {}
@@ -152,18 +156,22 @@ class FileSource(Source):
                 break
             if "d" in result:
                 backoff.reset()
+                failures = 0
                 if not self.camera.loop:
                     self.stats.files_done += 1
                     self.report("file_done", f"{path}: played to the end")
                     return
                 clock = clock.following(result["d"])
                 continue
-            if isinstance(outcome.error, FileBroken):
+            reason = "stalled" if outcome.stalled else describe_error(outcome.error or TimeoutError("open"), "")
+            failures = failures + 1 if path.is_file() else 0
+            if isinstance(outcome.error, FileBroken) or failures >= MAX_FAILURES:
                 self.stats.files_failed += 1
-                self.report("file_failed", f"{path}: {outcome.error}")
+                why = outcome.error if isinstance(outcome.error, FileBroken) else \
+                    f"gave up after {failures} failures in a row: {reason}"
+                self.report("file_failed", f"{path}: {why}")
                 return
             delay = backoff.next_delay()
-            reason = "stalled" if outcome.stalled else describe_error(outcome.error or TimeoutError("open"), "")
             self.report("error", f"{path}: {reason}; retrying in {delay:.1f} s")
             if stop.wait(delay):
                 break

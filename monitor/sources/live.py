@@ -15,7 +15,7 @@ from .backoff import Backoff
 from .base import Source
 from .decode import RefusedError
 from .guard import Session, run_session
-from .media import close_quietly, describe_error, open_input, packets, pick_video
+from .media import close_quietly, describe_error, open_input, packets, pick_video, url_kind
 from .timeline import LiveClock
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ STABLE_S = 10.0  # a connection that delivered this long resets the backoff (a f
 
 
 class LiveSource(Source):
+    _finite = False  # the input has an end (HLS VOD, a file over HTTP): it ends there instead of reconnecting
+
     def run(self, emit: Callable[[Frame], None], stop: threading.Event) -> None:
         url, settings = self.camera.url, self.settings
         backoff = Backoff(settings.backoff_initial, settings.backoff_max)
@@ -36,6 +38,11 @@ class LiveSource(Source):
             self.stats.abandoned += outcome.abandoned
             if outcome.stopped or stop.is_set():
                 break
+            if self._finite and outcome.error is None and not outcome.stalled and not outcome.open_timeout:
+                # An HLS VOD playlist (#EXT-X-ENDLIST) or a plain file over HTTP: played once, like a file.
+                self.stats.files_done += 1
+                self.report("file_done", f"{mask_url(url)}: played to the end")
+                return
             if outcome.online_s >= STABLE_S:
                 backoff.reset()
             delay = backoff.next_delay()
@@ -76,11 +83,13 @@ class LiveSource(Source):
         try:
             container = open_input(self.camera.url, self.settings, session)
             stream = pick_video(container, self.settings)
+            # FFmpeg knows a duration only for inputs that end: an HLS playlist with #EXT-X-ENDLIST, a file.
+            self._finite = url_kind(self.camera.url) == "http" and container.duration is not None
             clock = LiveClock()
             decoder = self.make_decoder(stream, session, clock.ts, emit)
             if self.packet_ring is not None:
                 self.packet_ring.set_stream(stream)
-            baseline = (0, 0)
+            baseline, newest = (0, 0), float("-inf")
             for packet in packets(container, stream, session):
                 pts = packet.pts if packet.pts is not None else packet.dts
                 if pts is None:
@@ -91,11 +100,16 @@ class LiveSource(Source):
                 session.progress()
                 self.stats.packets += 1
                 ts = clock.observe(float(pts * stream.time_base))
+                newest = max(newest, ts)
                 if clock.delay(ts) > 0 and session.wait(clock.delay(ts)):
                     break
                 if self.packet_ring is not None:
                     self.packet_ring.add(packet, ts)
                 decoder.feed(packet)
                 baseline = self.count_decoder(decoder, baseline)
+            else:
+                if self._finite and not session.cancelled.is_set():
+                    decoder.flush()
+                    self.end_segment(session, emit, newest)
         finally:
             close_quietly(container)

@@ -1,8 +1,8 @@
-"""The compressed packets of a camera's last N seconds, and evidence MP4s remuxed from them (no re-encode)."""
+"""The compressed packets of a camera's last N seconds, and evidence files remuxed from them (re-encoded only
+for codecs no container takes)."""
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import threading
@@ -12,6 +12,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+
+from .ring_export import Exported, template_for, write_reencode, write_remux
 
 logger = logging.getLogger(__name__)
 
@@ -36,26 +38,33 @@ class PacketRing:
         self._template = None  # a stream in an unwritten in-memory container: the codec parameters
         self._holder = None
         self._params: tuple | None = None
+        self.format: str | None = None  # the container evidence is remuxed into; None: re-encoded to H.264
+        self.suffix = ".mp4"
         self.time_base: Fraction | None = None
 
     def set_stream(self, stream) -> None:
         """Take the codec parameters of a (re)opened stream; a different codec or size starts a new ring,
-        since one MP4 cannot hold both."""
+        since one file cannot hold both. Never raises for a codec no container takes: that is re-encoded."""
         cc = stream.codec_context
         params = (cc.name, cc.width, cc.height, cc.extradata)
         with self._lock:
             if params == self._params:
                 return
-            # A copy of the parameters that outlives the input container (a closed container's streams dangle).
-            holder = av.open(io.BytesIO(), "w", format="mp4")
-            template = holder.add_stream_from_template(stream, opaque=True)
+            found = template_for(stream)
             self._packets.clear()
             self._bytes = 0
-            self._holder, self._template, self._params = holder, template, params
+            self._params = params
             self.time_base = stream.time_base
+            if found is None:
+                logger.info("no container takes %s: evidence is re-encoded to H.264", cc.name)
+                self._holder = self._template = self.format = None
+                self.suffix = ".mp4"
+            else:
+                self._holder, self._template, self.suffix = found
+                self.format = self._holder.format.name.split(",")[0]
 
     def add(self, packet: av.Packet, ts: float) -> None:
-        if packet.size == 0 or packet.pts is None or self._template is None:
+        if packet.size == 0 or packet.pts is None or self._params is None:
             return
         dts = packet.dts if packet.dts is not None else packet.pts
         item = RingPacket(ts, int(packet.pts - dts), bool(packet.is_keyframe), bytes(packet))
@@ -78,7 +87,10 @@ class PacketRing:
         return self._bytes
 
     def select(self, start_ts: float, end_ts: float) -> list[RingPacket]:
-        """From the keyframe at or before start_ts (else the first one after) through end_ts."""
+        """Packets, in decode order, that decode into every frame of [start_ts, end_ts] and nothing
+        undecodable: from the keyframe at or before start_ts (else the first one after), without the
+        leading frames of an open GOP that reference what came before it, through the last packet whose
+        frame is at or before end_ts (with the later-presented frames it needs, B-frames' references)."""
         with self._lock:
             packets = list(self._packets)
         if not packets or start_ts > packets[-1].ts or end_ts < start_ts:
@@ -89,45 +101,33 @@ class PacketRing:
                 first = i
             if p.ts > start_ts and first is not None:
                 break
-        if first is None:
-            return []
-        return [p for p in packets[first:] if p.ts <= end_ts]
+        if first is None or packets[first].ts > end_ts:
+            return []  # the ring no longer holds a keyframe that starts this span: never another stretch
+        last = max((i for i in range(first, len(packets)) if packets[i].ts <= end_ts), default=first)
+        key_ts = packets[first].ts
+        return [packets[first]] + [p for p in packets[first + 1:last + 1] if p.ts > key_ts]
 
-    def export_mp4(self, start_ts: float, end_ts: float, path: Path | str) -> Path:
-        """Remux [keyframe <= start_ts, end_ts] into an MP4 at `path` (written atomically). Raises
-        LookupError when the ring holds nothing of that range."""
-        path = Path(path)
+    def export(self, start_ts: float, end_ts: float, path: Path | str) -> Exported:
+        """Write [keyframe <= start_ts, end_ts] to `path` (its suffix set to the container's), atomically.
+        Raises LookupError when the ring holds nothing of that range."""
         with self._lock:
-            template, tb = self._template, self.time_base
+            template, tb, fmt, params = self._template, self.time_base, self.format, self._params
         chosen = self.select(start_ts, end_ts)
-        if not chosen or template is None or tb is None:
+        if not chosen or params is None or tb is None:
             raise LookupError(f"no packets between {start_ts:.3f} and {end_ts:.3f}")
+        path = Path(path).with_suffix(self.suffix)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
-            _write_mp4(tmp, template, tb, chosen)
+            if fmt is None:
+                write_reencode(tmp, params, tb, chosen)
+            else:
+                write_remux(tmp, fmt, template, tb, chosen)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        return path
+        times = [p.ts for p in chosen]
+        return Exported(path, min(times), max(times))
 
-
-def _write_mp4(path: Path, template, tb: Fraction, chosen: list[RingPacket]) -> None:
-    """Timestamps come from camera time, not the stream's pts, so that packets from before and after a
-    reconnect (whose pts restart) still come out in order."""
-    t0 = chosen[0].ts
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream_from_template(template, opaque=True)
-        stream.time_base = tb
-        last_dts = None
-        for item in chosen:
-            pts = int(round((item.ts - t0) / tb)) + max(chosen[0].reorder, 0)
-            dts = pts - item.reorder
-            if last_dts is not None and dts <= last_dts:
-                dts = last_dts + 1
-                pts = max(pts, dts)
-            last_dts = dts
-            packet = av.Packet(item.data)
-            packet.pts, packet.dts, packet.time_base = pts, dts, tb
-            packet.is_keyframe = item.keyframe
-            packet.stream = stream
-            out.mux(packet)
+    def export_mp4(self, start_ts: float, end_ts: float, path: Path | str) -> Path:
+        """The evidence file's path alone (MP4, or MKV for codecs MP4 does not take)."""
+        return self.export(start_ts, end_ts, path).path

@@ -117,7 +117,7 @@ def create_app(config: MonitorConfig) -> Starlette:
             return PlainTextResponse(f"{exc}\n", status_code=403)
         if not path.is_file():
             return PlainTextResponse("gone (retention)\n", status_code=404)
-        media = "video/mp4" if path.suffix == ".mp4" else "image/jpeg"
+        media = {".mp4": "video/mp4", ".mkv": "video/x-matroska"}.get(path.suffix, "image/jpeg")
         return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
 
     async def acknowledge(request: Request) -> Response:

@@ -38,7 +38,7 @@ def test_check_config_prints_the_resolved_config_with_secrets_masked(tmp_path):
     assert resolved["cameras"][0]["url"] == "rtsp://admin:***@cam.local/s1"
     assert resolved["redis"]["url"] == "redis://:***@127.0.0.1:6379/0"
     assert "secret" not in done.stdout + done.stderr
-    assert resolved["window"] == {"seconds": 10.0, "stride": 5.0, "frames": 8}
+    assert resolved["window"] == {"seconds": 10.0, "stride": 5.0, "frames": 8, "incomplete": "send", "min_frames": 1}
 
 
 def test_check_config_reports_a_precise_error_and_exit_code_2(tmp_path):

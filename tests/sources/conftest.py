@@ -11,8 +11,10 @@ from typing import Callable
 
 import pytest
 
+from monitor.clip import Frame
 from monitor.config.models import SourceConfig
 from monitor.sources import Source, SourceStatus
+from tests.fixtures_media import RealMedia
 
 SERVER = Path(__file__).resolve().parents[1] / "rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -93,10 +95,17 @@ def rtsp_url(rtsp_server_factory) -> str:
     return rtsp_server_factory({"/cam": "live:320x240@15/15"}).url("/cam")
 
 
+@pytest.fixture(scope="session")
+def real_media(tmp_path_factory) -> RealMedia:
+    """Real recordings from Debian's opencv-doc, and transcodes of them made once per session."""
+    return RealMedia(tmp_path_factory.mktemp("real-media"))
+
+
 @pytest.fixture
 def fast_settings() -> SourceConfig:
     return SourceConfig(connect_timeout=3, read_timeout=3, backoff_initial=0.1, backoff_max=0.5,
-                        scan_interval=0.1, settle_seconds=0.2, stall_seconds=3, status_interval=1)
+                        scan_interval=0.1, settle_seconds=0.2, stall_seconds=3, status_interval=1,
+                        upload_timeout_seconds=1.0)
 
 
 class Run:
@@ -104,6 +113,7 @@ class Run:
 
     def __init__(self, factory: Callable[..., Source]) -> None:
         self.frames: list = []
+        self.marks: list = []  # what the source emitted between frames (SegmentEnd at the end of a file)
         self.statuses: list[SourceStatus] = []
         self.stop = threading.Event()
         self.source = factory(on_status=self.statuses.append)
@@ -114,7 +124,8 @@ class Run:
 
     def _run(self) -> None:
         try:
-            self.source.run(self.frames.append, self.stop)
+            self.source.run(lambda item: (self.frames if isinstance(item, Frame) else self.marks).append(item),
+                            self.stop)
         except BaseException as exc:  # noqa: BLE001 - the test asserts there is none
             self.error = exc
 

@@ -59,7 +59,8 @@ def test_each_file_is_read_exactly_once_across_a_restart(tmp_path, good, fast_se
     assert len(first.frames) == 2 * FRAMES_PER_FILE and len(second.frames) == FRAMES_PER_FILE
     ledger = json.loads((state / "truck-7" / "dashcam-ledger.json").read_text())
     assert {k: v["state"] for k, v in ledger["files"].items()} == {
-        "2026-01-01_0001.mp4": "done", "2026-01-01_0002.mp4": "done", "2026-01-01_0003.mp4": "done"}
+        str(folder / "2026-01-01_0001.mp4"): "done", str(folder / "2026-01-01_0002.mp4"): "done",
+        str(folder / "2026-01-01_0003.mp4"): "done"}
     # and camera time runs on across files
     ts = [f.ts for f in first.frames + second.frames]
     assert all(b > a for a, b in zip(ts, ts[1:]))
@@ -93,19 +94,19 @@ def test_hostile_files_are_reported_once_each_and_good_files_still_processed(tmp
     write_absurd_size(folder / "f_absurd_8192.mp4", 8192, 8192)
     write_corrupt(folder / "g_corrupt.mp4", good)
     shutil.copy(good, folder / "h_good.mp4")
-    (folder / "notes.txt").write_text("not an mp4 name: ignored")
+    (folder / "notes.txt").write_text("not a video, whatever its name: reported once too")
     run = run_source(dashcam(folder, state, fast_settings))
-    assert run.wait_for(lambda: len(done_files(run)) + run.states().count("file_failed") == 8, 20)
+    assert run.wait_for(lambda: len(done_files(run)) + run.states().count("file_failed") == 9, 20)
     time.sleep(0.5)  # a few more scans: nothing may be reported twice
     run.finish()
     assert run.error is None
     failed = {s.detail.split(":")[0]: s.detail for s in run.statuses if s.state == "file_failed"}
     assert set(failed) >= {"b_zero.mp4", "c_truncated.mp4", "d_not_video.mp4", "e_absurd_32768.mp4",
-                           "f_absurd_8192.mp4"}
+                           "f_absurd_8192.mp4", "notes.txt"}
     assert "8192x8192" in failed["f_absurd_8192.mp4"] and "exceeds" in failed["f_absurd_8192.mp4"]
     assert {"a_good.mp4", "h_good.mp4"} <= set(done_files(run))
     names = done_files(run) + list(failed)
-    assert len(names) == len(set(names)) == 8  # the corrupt one either way, but once
+    assert len(names) == len(set(names)) == 9  # the corrupt one either way, but once
     # failed files are remembered too: a restart does not report them again
     again = run_source(dashcam(folder, state, fast_settings))
     time.sleep(0.8)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 
 import av
 import pytest
 
 from monitor.sources.decode import FrameDecoder, RefusedError, check_size, scaled_size
-from tests.fixtures_media import write_h264
+from monitor.window import ClipWindow
+from tests.fixtures_media import full_decode_times, write_h264
 
 FPS, GOP = 30, 60  # 2 s GOPs, like the cameras of DESIGN.md's numbers
 
@@ -89,9 +91,9 @@ def test_frames_nobody_wants_are_neither_converted_nor_decoded(video):
     nobody = Nobody()
     decoder = decode(video, "targeted", nobody)
     assert nobody.kept == []
-    # only the first GOP is decoded, to learn the GOP length; every other packet is skipped undecoded
-    assert decoder.decoded <= GOP
-    assert decoder.skipped >= 8 * FPS - GOP - 1
+    # no packet is decoded: every GOP's packets are held until one is wanted, and dropped
+    assert decoder.decoded == 0
+    assert decoder.skipped == 8 * FPS
 
 
 def test_frames_after_lost_or_broken_packets_are_kept_away_until_the_next_keyframe(tmp_path):
@@ -115,3 +117,55 @@ def test_frames_after_lost_or_broken_packets_are_kept_away_until_the_next_keyfra
     indices = sorted(round(f.ts * 15) for f in kept)
     assert indices == [0, 1, 2, 3, 4] + list(range(15, 20)) + list(range(30, 45))
     assert decoder.corrupt >= 2
+
+
+# --- real recordings: B-frames, open GOPs, keyframes at scene cuts, old codecs -----------------------------------
+REAL = ["box.mp4", "h264-bframes.mp4", "hevc.mp4", "vp9.webm", "vtest.avi"]
+
+
+def real_file(real_media, name: str) -> Path:
+    return real_media.original(name) if name in ("box.mp4", "vtest.avi") else real_media.variant(name, 40)
+
+
+def clips_of(path: Path, mode: str) -> tuple[list, FrameDecoder]:
+    """The clips a 10 s / 5 s / 8-frame window cuts from the file, decoded in `mode`."""
+    window, clips = ClipWindow("c", 10, 5, 8), []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoder = FrameDecoder(stream, camera_id="c", short_side=336, mode=mode, wants=window.wants,
+                               ts_of=lambda s: s, sink=lambda f: clips.extend(window.push(f)),
+                               max_width=4096, max_height=4096)
+        for packet in container.demux(stream):
+            decoder.feed(packet)
+        decoder.flush()
+    return clips + window.finish(), decoder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REAL)
+def test_every_targeted_sample_of_a_real_recording_is_where_a_full_decode_puts_it(name, real_media):
+    path = real_file(real_media, name)
+    times = full_decode_times(path)
+    interval = min(b - a for a, b in zip(times, times[1:]))
+    clips, decoder = clips_of(path, "targeted")
+    assert len(clips) >= 2
+    for clip in clips:
+        assert len(clip.timestamps) == len(set(clip.timestamps))
+        step = 10 / 8
+        for ts in clip.timestamps:
+            # the sample of slice i is the first frame of a full decode at or after the slice's centre
+            i = int((ts - clip.window_start) // step)
+            target = clip.window_start + (i + 0.5) * step
+            reference = times[bisect.bisect_left(times, target - 1e-6)]
+            assert abs(ts - reference) < interval / 2, (name, clip.seq, ts, reference)
+    full, full_decoder = clips_of(path, "all")
+    assert [c.timestamps for c in clips] == [c.timestamps for c in full]
+    assert decoder.decoded <= full_decoder.decoded
+
+
+@pytest.mark.slow
+def test_targeted_decoding_skips_frames_no_sample_needs_on_a_real_bframe_clip(real_media):
+    path = real_file(real_media, "h264-bframes.mp4")
+    _, decoder = clips_of(path, "targeted")
+    _, full = clips_of(path, "all")
+    assert decoder.decoded < 0.75 * full.decoded

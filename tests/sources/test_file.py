@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.clip import SegmentEnd
 from monitor.config.models import CameraConfig
 from monitor.sources import open_source
 from monitor.sources.file import FileSource
@@ -139,6 +140,6 @@ def test_a_consumer_that_blocks_longer_than_stall_seconds_is_not_a_stall(clip, f
 
     source = open_source(cam, settings, state_dir=tmp_path)
     source.run(slow_emit, threading.Event())
-    # then every frame came once and nothing was reported stalled or restarted
-    assert len(frames) == 30
+    # then every frame came once, then the end of the file, and nothing was reported stalled or restarted
+    assert len(frames) == 31 and isinstance(frames[-1], SegmentEnd)
     assert source.state == "file_done" and source.stats.stalls == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -65,3 +66,33 @@ def test_http_and_hls_inputs_yield_frames(kind, http_dir, fast_settings, tmp_pat
     assert all(b > a for a, b in zip(ts, ts[1:]))
     assert run.frames[0].image.shape == (336, 448, 3)
     assert "online" in run.states()
+
+
+def test_an_hls_vod_playlist_plays_once_like_a_file(http_dir, fast_settings, tmp_path, run_source):
+    root, base = http_dir
+    video = write_h264(tmp_path / "v.mp4", width=160, height=120, fps=15, seconds=3, gop=15)
+    write_hls(video, root)
+    assert "#EXT-X-ENDLIST" in (root / "index.m3u8").read_text()
+    cam = CameraConfig(id="vod-1", url=f"{base}/index.m3u8")
+    run = run_source(lambda **kw: open_source(cam, fast_settings, state_dir=tmp_path, **kw))
+    assert run.wait_for(lambda: "file_done" in run.states(), 20), run.states()
+    time.sleep(1.0)
+    run.finish()
+    # then every frame came once, the end of the footage was marked, and nothing reconnected
+    assert len(run.frames) == 45 and len(run.marks) == 1
+    assert "reconnecting" not in run.states()
+
+
+def test_a_live_hls_playlist_stays_live(http_dir, fast_settings, tmp_path, run_source):
+    root, base = http_dir
+    video = write_h264(tmp_path / "v.mp4", width=160, height=120, fps=15, seconds=3, gop=15)
+    playlist = write_hls(video, root)
+    # a live playlist: no #EXT-X-ENDLIST, segments may still come
+    playlist.write_text(playlist.read_text().replace("#EXT-X-ENDLIST\n", "").replace(
+        "#EXT-X-PLAYLIST-TYPE:VOD\n", ""))
+    cam = CameraConfig(id="live-1", url=f"{base}/index.m3u8")
+    run = run_source(lambda **kw: open_source(cam, fast_settings, state_dir=tmp_path, **kw))
+    assert run.wait_for(lambda: len(run.frames) >= 40, 20), run.states()
+    time.sleep(2.0)
+    run.finish()
+    assert "file_done" not in run.states() and run.marks == []

@@ -179,3 +179,42 @@ def test_a_killed_server_that_comes_back_is_reconnected_within_the_backoff(rtsp_
     ts = [f.ts for f in run.frames]
     assert all(b > a for a, b in zip(ts, ts[1:]))
     assert run.error is None
+
+
+@pytest.mark.slow
+def test_clips_across_a_reconnect_gap_hold_only_frames_of_their_window(rtsp_server_factory, fast_settings,
+                                                                       tmp_path, run_source):
+    # given a camera feeding the clip window (4 s windows, 1 s stride, 8 samples) through its wants()
+    from monitor.window import ClipWindow
+
+    server = rtsp_server_factory({"/cam": "live:160x120@15/15"})
+    window, clips = ClipWindow("gate-1", 4, 1, 8), []
+
+    def factory(**kw):
+        source = live(server.url("/cam"), fast_settings, tmp_path, wants=window.wants)(**kw)
+        run_emit = source.run
+
+        def run(emit, stop):
+            run_emit(lambda frame: (emit(frame), clips.extend(window.push(frame))), stop)
+        source.run = run
+        return source
+
+    run = run_source(factory)
+    assert run.wait_for(lambda: len(clips) >= 2, 20)
+    # when the server dies and comes back 2.5 s later
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait()
+    time.sleep(2.5)
+    server.restart()
+    before = len(run.frames)
+    assert run.wait_for(lambda: len(run.frames) > before + 20, fast_settings.backoff_max + 15), run.states()
+    time.sleep(4)
+    run.finish()
+    # then every clip, those over the gap included, holds only frames of its own window, none twice
+    gap = max(b.ts - a.ts for a, b in zip(run.frames, run.frames[1:]))
+    assert gap > 2.0
+    short = [c for c in clips if len(c.frames) < 8]
+    assert short, "a window over the gap has fewer frames"
+    for clip in clips:
+        assert all(clip.window_start - 1e-6 <= t <= clip.window_end + 1e-6 for t in clip.timestamps)
+        assert len(set(clip.timestamps)) == len(clip.timestamps) == len(clip.frames)

@@ -92,3 +92,13 @@ def test_a_live_camera_feeds_the_ring_and_its_last_seconds_export(rtsp_url, fast
     first, last = ring.span
     count, seconds, starts_on_key = decoded(ring.export_mp4(last - 3.0, last, tmp_path / "live.mp4"))
     assert starts_on_key and 3.0 - 0.2 <= seconds <= 3.0 + 1.0 + 0.2
+
+
+def test_a_window_older_than_the_rings_first_keyframe_is_refused_not_swapped_for_later_footage(tmp_path):
+    # given a ring that has already dropped the window's footage (it starts 20 s into the recording)
+    video = write_h264(tmp_path / "v.mp4", width=160, height=120, fps=10, seconds=30, gop=50)
+    ring = feed_ring(PacketRing(seconds=10), video, 0.0)
+    assert ring.span[0] > 15
+    # then a window of 2 s to 8 s gives no file, rather than the keyframe at 25 s and what follows
+    with pytest.raises(LookupError):
+        ring.export(2.0, 8.0, tmp_path / "old.mp4")

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config.models import SourceConfig
 from monitor.sources.backoff import Backoff
-from monitor.sources.ledger import DONE, FAILED, Ledger
+from monitor.sources.ledger import DONE, FAILED, Ledger, Plan, Seen
 from monitor.sources.media import describe_error, input_options, url_kind
 from monitor.sources.timeline import FileClock, LiveClock
 
@@ -56,7 +56,7 @@ def test_file_clock_continues_across_passes():
 def test_ledger_survives_a_restart_and_writes_atomically(tmp_path):
     path = tmp_path / "cam" / "dashcam-ledger.json"
     ledger = Ledger(path)
-    ledger.mark("a.mp4", DONE, size=10, next_ts=123.0)
+    ledger.mark("a.mp4", DONE, seen=Seen(10, 1, "h"), next_ts=123.0)
     ledger.mark("b.mp4", FAILED, reason="empty file (0 bytes)")
     again = Ledger(path)
     assert again.state("a.mp4") == DONE and again.state("b.mp4") == FAILED and again.state("c.mp4") is None
@@ -80,6 +80,25 @@ def test_ledger_forgets_deleted_files_but_not_on_an_empty_listing(tmp_path):
     assert set(ledger.entries) == {"a.mp4", "b.mp4"}
     ledger.forget_missing({"b.mp4"})
     assert set(json.loads((tmp_path / "l.json").read_text())["files"]) == {"b.mp4"}
+
+
+def test_ledger_reads_a_reused_name_again_and_a_grown_file_from_where_it_stopped(tmp_path):
+    ledger = Ledger(tmp_path / "l.json", tmp_path / "card")
+    ledger.mark("FILE0001.MP4", DONE, seen=Seen(1000, 5, "head-a"), read_s=60.0)
+    assert ledger.plan("FILE0001.MP4", Seen(1000, 5, "head-a")) == Plan(False)
+    assert ledger.plan("FILE0001.MP4", Seen(900, 9, "head-b")).resume_s == 0.0  # new footage, same name
+    grown = ledger.plan("FILE0001.MP4", Seen(1500, 9, "head-a"))
+    assert grown.read and grown.resume_s == 60.0 and "grew" in grown.why
+    # another folder's file of the same name is another file
+    assert Ledger(tmp_path / "l.json", tmp_path / "other").plan("FILE0001.MP4", Seen(1000, 5, "head-a")).read
+
+
+def test_a_version_1_ledger_keyed_by_name_is_read_as_this_folders(tmp_path):
+    path = tmp_path / "l.json"
+    path.write_text(json.dumps({"version": 1, "next_ts": 5.0, "files": {
+        "a.mp4": {"state": "done", "size": 10, "reason": "", "at": 1.0}}}))
+    ledger = Ledger(path, tmp_path / "up")
+    assert ledger.state("a.mp4") == DONE and ledger.plan("a.mp4", Seen(10, 7, "x")) == Plan(False)
 
 
 @pytest.mark.parametrize("url, kind", [("rtsp://h/s", "rtsp"), ("RTSPS://h/s", "rtsp"), ("http://h/a.m3u8", "http"),
