@@ -8,13 +8,15 @@ import time
 import numpy as np
 
 from bench.workload import PROMPTS
+from monitor.backends.llava_next_video.backend import INPUT
 from monitor.inference.contract import InferenceRequest
+from monitor.inference.policy import DescribePolicy
 from monitor.pipeline.scheduler import Scheduler
 
 
 class EngineBackend:
-    """The engine as the daemon's scheduler sees it (TransformersBackend without the loading)."""
-    name, model_id, streaming = "transformers", "bench", True
+    """The engine as the daemon's scheduler sees it (the llava_next_video backend without the loading)."""
+    name, model_id, input_spec = "llava_next_video", "bench", INPUT
 
     def __init__(self, engine):
         self.engine = engine
@@ -31,14 +33,13 @@ class EngineBackend:
 
 
 def latency(engine, clips, cameras: int, stride: float, strides: int, max_batch: int, describe: bool,
-            mode: str = "always") -> dict:
+            mode: str = "always", threshold: float = 0.5) -> dict:
     """Clips of `cameras` cameras arrive evenly over each stride into the daemon's scheduler (newest
     clip per camera wins, continuous batching). Latency: submitted to result delivered."""
     engine.config.max_batch = engine.max_batch = max_batch
-    engine.config.describe = mode
     seconds: list[float] = []
     scheduler = Scheduler(EngineBackend(engine), max_batch=max_batch, max_wait_s=0.05,
-                          on_result=lambda result, s: seconds.append(s))
+                          on_result=lambda result, s: seconds.append(s), policy=DescribePolicy(mode, threshold=threshold))
     scheduler.start()
     start = time.monotonic()
     total = cameras * strides
@@ -51,7 +52,6 @@ def latency(engine, clips, cameras: int, stride: float, strides: int, max_batch:
     while stats.completed + stats.dropped + stats.failed < stats.submitted and time.monotonic() < deadline:
         time.sleep(0.05)
     scheduler.stop()
-    engine.config.describe = "always"
     q = np.quantile(seconds, [0.5, 0.95])
     return {"cameras": cameras, "stride_s": stride, "clips": len(seconds), "max_batch": max_batch,
             "describe": mode if describe else "never", "dropped": stats.dropped, "failed": stats.failed,
@@ -63,11 +63,7 @@ def on_alert_latency(engine, clips, args) -> dict:
     clips cross it: scores for every clip, descriptions for the alerting ones."""
     requests = [InferenceRequest(clip=c, prompts=PROMPTS, describe=False) for c in clips]
     scores = sorted(r.results[0].score for r in engine.infer(requests))
-    keep = engine.config.score_threshold
-    engine.config.score_threshold = float(np.quantile(scores, 1 - args.alert_share))
-    try:
-        out = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, True, "on_alert")
-    finally:
-        engine.config.score_threshold = keep
+    threshold = float(np.quantile(scores, 1 - args.alert_share))
+    out = latency(engine, clips, args.cameras, args.stride, args.strides, args.latency_batch, True, "on_alert", threshold)
     out["alert_share"] = args.alert_share
     return out

@@ -32,7 +32,7 @@ from bench.profiling import components, decode_attention, profile  # noqa: E402
 from bench.workload import PROMPTS, make_clips, sync  # noqa: E402
 from monitor.inference.contract import InferenceRequest  # noqa: E402
 from monitor.backends.llava_next_video.engine import Engine  # noqa: E402
-from monitor.config.models import ModelConfig  # noqa: E402
+from monitor.backends.llava_next_video.backend import EngineSettings  # noqa: E402
 
 logger = logging.getLogger("bench.throughput")
 
@@ -126,8 +126,7 @@ def main(argv=None) -> dict:
     h, w = (int(x) for x in args.size.split("x"))
     processor = build_processor()
     model = build_model(args.arch, processor, device, dtype)
-    config = ModelConfig(id=f"random-{args.arch}", max_new_tokens=args.new, device=str(device),
-                         compile=args.compile == "on")
+    config = EngineSettings(max_batch=8, max_new_tokens=args.new, compile=args.compile == "on", batch_shapes=[1, 8])
     engine = Engine(model, processor, config, device, dtype)
     engine.ignore_eos = True
     if args.eager_kernels:

@@ -50,3 +50,14 @@ def tiny_model_dir(tmp_path_factory):
     from monitor.backends.llava_next_video.tiny import make_tiny_checkpoint
 
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llava-next-video"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory, tiny_model_dir):
+    """family -> a tiny random-weight checkpoint folder, each built offline once per session."""
+    from tests.backends.tiny_families import FAMILIES
+
+    dirs = {"llava_next_video": tiny_model_dir}
+    for family, make in FAMILIES.items():
+        dirs[family] = make(tmp_path_factory.mktemp(f"tiny-{family}"))
+    return dirs

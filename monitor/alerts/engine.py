@@ -15,7 +15,7 @@ from monitor.alerts.hysteresis import ScoreTrack
 from monitor.alerts.verdict import ParsedVerdict, parse_verdict
 from monitor.clip import Clip
 from monitor.config.models import AlertsConfig, CameraConfig
-from monitor.inference.prompts import answer_is_yes
+from monitor.inference.prompts import ANOMALY, answer_is_yes
 from monitor.schema import Alert, Description, Evidence, rfc3339, stable_id
 
 logger = logging.getLogger(__name__)
@@ -39,13 +39,14 @@ class CameraState:
 
 
 class AlertEngine:
-    """One per process. `process` is called once per anomaly description of a camera, in window order;
-    different cameras may call it from different threads."""
+    """One per process. `process` is called once per scored description of a camera (anomaly, or any
+    scored question of the config), in window order; each camera and question has its own track, so a
+    camera alerts on either of two questions. Different cameras may call it from different threads."""
 
     def __init__(self, alerts_cfg: AlertsConfig, evidence_store: Any | None = None):
         self.cfg = alerts_cfg
         self.evidence_store = evidence_store
-        self._cameras: dict[str, CameraState] = {}
+        self._cameras: dict[tuple[str, str], CameraState] = {}  # (camera id, prompt id) -> its track
         self._lock = threading.Lock()
         self._cooldown = Cooldown(alerts_cfg.cooldown_seconds)
         self._recent = RecentTexts(alerts_cfg.dedupe_similarity, alerts_cfg.dedupe_seconds)
@@ -55,7 +56,7 @@ class AlertEngine:
     def process(self, camera: CameraConfig, clip: Clip, anomaly: Description, ring: Any | None = None) -> list[Alert]:
         """The alert messages this window yields (none, or one new/update/end). `ring` is the camera's
         packet ring, for the evidence MP4 of a new alert; without it only the JPEG is written."""
-        state = self._state(camera.id)
+        state = self._state(camera.id, anomaly.prompt_id)
         with state.lock:
             score = window_score(anomaly)
             step = state.track.step(score)
@@ -66,10 +67,12 @@ class AlertEngine:
             return [self._follow(state, anomaly, "end" if step == "end" else "update", clip.window_end)]
 
     def close(self, camera_id: str) -> list[Alert]:
-        """End a camera's open alert now (camera removed or the daemon stopping), repeating its last window."""
-        state = self._cameras.get(camera_id)
-        if state is None:
-            return []
+        """End a camera's open alerts now (camera removed or the daemon stopping), repeating their last window."""
+        with self._lock:
+            states = [state for key, state in self._cameras.items() if key[0] == camera_id]
+        return [alert for state in states for alert in self._close(state)]
+
+    def _close(self, state: CameraState) -> list[Alert]:
         with state.lock:
             if state.alert is None:
                 return []
@@ -77,32 +80,36 @@ class AlertEngine:
             last = state.alert.last
             return [self._follow(state, last, "end", _window_end(last), same_window=True)]
 
-    def _state(self, camera_id: str) -> CameraState:
+    def _state(self, camera_id: str, prompt_id: str) -> CameraState:
         with self._lock:
-            if camera_id not in self._cameras:
+            key = (camera_id, prompt_id)
+            if key not in self._cameras:
                 track = ScoreTrack(self.cfg.threshold, self.cfg.open_after, self.cfg.close_after, self.cfg.smoothing)
-                self._cameras[camera_id] = CameraState(track)
-            return self._cameras[camera_id]
+                self._cameras[key] = CameraState(track)
+            return self._cameras[key]
 
     def _open(self, state: CameraState, camera: CameraConfig, clip: Clip, anomaly: Description,
               ring: Any | None) -> list[Alert]:
         verdict = self._verdict(anomaly, state.track)
         now = clip.window_end
         category = verdict.verdict.category
-        if self._cooldown.blocks(camera.id, category, now):
+        scope = _scope(anomaly)
+        if self._cooldown.blocks(scope, category, now):
             self.suppressed["cooldown"] += 1
             logger.info("camera %s: %s alert held back by cooldown (%.0f s left)", camera.id, category,
-                        self._cooldown.remaining(camera.id, category, now))
+                        self._cooldown.remaining(scope, category, now))
             return []
-        if self._recent.repeats(camera.id, gist(verdict), now):
+        if self._recent.repeats(scope, gist(verdict), now):
             self.suppressed["duplicate"] += 1
             logger.info("camera %s: alert not opened, it repeats a recent one", camera.id)
             return []
         state.track.opened()
-        alert_id = stable_id("alert", camera.id, f"{now:.3f}")
+        # The anomaly question keeps the id it always had; other questions add their name.
+        parts = (camera.id,) if anomaly.prompt_id == ANOMALY else (camera.id, anomaly.prompt_id)
+        alert_id = stable_id("alert", *parts, f"{now:.3f}")
         state.alert = OpenAlert(alert_id, verdict.verdict.title, category, verdict.verdict.severity,
                                 self._capture(camera.id, clip, ring), anomaly)
-        self._recent.remember(camera.id, gist(verdict), now)
+        self._recent.remember(scope, gist(verdict), now)
         return [self._message(state.alert, anomaly, "new", verdict)]
 
     def _follow(self, state: CameraState, anomaly: Description, phase: str, now: float,
@@ -113,10 +120,10 @@ class AlertEngine:
         if phase == "update" and verdict.parsed:
             alert.severity = max(alert.severity, verdict.verdict.severity)
         alert.last = anomaly
-        self._recent.remember(anomaly.camera.id, gist(verdict), now)
+        self._recent.remember(_scope(anomaly), gist(verdict), now)
         if phase == "end":
             state.alert = None
-            self._cooldown.start(anomaly.camera.id, alert.category, now)
+            self._cooldown.start(_scope(anomaly), alert.category, now)
         return self._message(alert, anomaly, phase, verdict, tag="close" if same_window else "")
 
     def _verdict(self, anomaly: Description, track: ScoreTrack) -> ParsedVerdict:
@@ -168,6 +175,14 @@ def optional_fields(**values: Any) -> dict[str, Any]:
     """Verdict fields the Alert schema may not have yet (category, summary, verdict_parsed): passed only
     where the schema declares them, so the message always validates against the installed schema."""
     return {name: value for name, value in values.items() if name in Alert.model_fields}
+
+
+def _scope(description: Description) -> str:
+    """Cooldown and de-duplication are a camera's for its anomaly question, a camera's question's for
+    the others: smoke ending must not hold back a person on the tracks."""
+    if description.prompt_id == ANOMALY:
+        return description.camera.id
+    return f"{description.camera.id}/{description.prompt_id}"
 
 
 def _window_end(anomaly: Description) -> float:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from monitor.sanitize import safe_text
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monitor.inference.prompts import CATEGORIES
+
 logger = logging.getLogger(__name__)
 
-CATEGORIES = ("intrusion", "fire_smoke", "violence", "weapon", "person_down", "vehicle_incident",
-              "vandalism", "theft", "crowd", "hazard", "other")
 TITLE_MAX = 120
 SUMMARY_MAX = 500
 _FIELD_RE = {

@@ -13,7 +13,8 @@ import redis
 
 from monitor.alerts import AlertEngine
 from monitor.inference.registry import Backend, create_backend
-from monitor.inference.contract import InferenceRequest, InferenceResult
+from monitor.inference.contract import InferenceRequest
+from monitor.inference.policy import DescribePolicy
 from monitor.pipeline.camera import CameraWorker
 from monitor.cluster import Coordinator
 from monitor.config.models import CameraConfig, MonitorConfig
@@ -22,12 +23,13 @@ from monitor.keys import Keys
 from monitor.app.health import Health
 from monitor.app.metrics import HealthServer, Metrics, Snapshot
 from monitor.output import ResultPrinter
-from monitor.inference.prompts import ANOMALY, prompts_for
+from monitor.inference.prompts import prompts_for
 from monitor.evidence import EvidenceStore
 from monitor.publish import Publisher, connect
 from monitor.publish.trim_watch import TrimWatch
 from monitor.sources import PacketRing
-from monitor.pipeline.messages import descriptions
+from monitor.pipeline.dispatch import Dispatcher, ResultStage
+from monitor.pipeline.evidence import EvidenceWorker
 from monitor.pipeline.scheduler import Scheduler
 from monitor.redact import redact_text
 from monitor.tiles import LatestFrames
@@ -59,9 +61,17 @@ class Monitor:
                                                                                     2.0)}), retries=0)
         self.backend = backend or create_backend(config.model)
         self.model_ref = ModelRef(id=config.model.id, backend=config.model.backend)
-        self.alerts = AlertEngine(config.alerts, EvidenceStore(config.evidence) if config.evidence.enabled else None)
-        self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch,
-                                   max_wait_s=config.model.max_wait_ms / 1000, on_result=self._on_result,
+        self.evidence_store = EvidenceStore(config.evidence) if config.evidence.enabled else None
+        self.alerts = AlertEngine(config.alerts)  # evidence is written by the evidence worker instead
+        self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
+        self.dispatch = Dispatcher(model_ref=self.model_ref, alerts=self.alerts, publish=self._publish,
+                                   metrics=self.metrics, camera=self._camera_refs.__getitem__, ring=self._ring,
+                                   scored={name for name, prompt in config.prompts.items() if prompt.score})
+        self.evidence = EvidenceWorker(self.evidence_store, self.dispatch.publish_alert) if self.evidence_store else None
+        self.dispatch.evidence = self.evidence
+        self.results = ResultStage(self.dispatch, on_full=self._results_behind)
+        self.scheduler = Scheduler(self.backend, max_batch=config.model.max_batch, policy=DescribePolicy.from_config(config.model),
+                                   max_wait_s=config.model.max_wait_ms / 1000, on_result=self.results.put,
                                    on_error=self._on_batch_error,
                                    on_batch=lambda size, seconds: self.metrics.batch.observe(size))
         self.health = Health(self.scheduler, lambda: self.publisher.backlog,
@@ -73,10 +83,9 @@ class Monitor:
         self.frames = LatestFrames(config.redis, ttl) if ttl > 0 else None
         self._lock = threading.RLock()  # guards self.cameras: control commands come from other threads
         self._desired = {cam.id: cam for cam in config.cameras if cam.enabled}  # what should run (somewhere)
-        self._camera_refs = {cam.id: cam for cam in config.cameras}  # kept after removal, for late results
         self.cluster: Coordinator | None = None
         self._retired: dict[str, CameraWorker] = {}  # stopped on losing or handing on a lease, maybe not yet done
-        self._last_window: dict[str, float] = {}  # camera -> end of its newest window with a result (lag)
+        self._last_window = self.dispatch.last_window  # camera -> end of its newest window with a result (lag)
         if config.cluster.enabled:  # cameras start and stop as this worker takes and gives up their leases
             self.cameras: dict[str, CameraWorker] = {}
             self.cluster = Coordinator(config.cluster, self._redis, self.keys, self.worker_id,
@@ -86,7 +95,6 @@ class Monitor:
         else:
             self.cameras = {cam_id: self._worker(cam) for cam_id, cam in self._desired.items()}
         self.control: ControlListener | None = None
-        self.latencies: list[float] = []
         self.ready = False
         self._http: HealthServer | None = None
         self.trim_watch = TrimWatch()
@@ -94,7 +102,8 @@ class Monitor:
     def _worker(self, camera: CameraConfig) -> CameraWorker:
         on_clip = (lambda clip: self.frames.offer(clip.camera_id, clip.frames[-1])) if self.frames else None
         return CameraWorker(camera, self.config, self.scheduler.submit, self._on_source_status,
-                            packet_ring=self._packet_ring(), on_clip=on_clip)
+                            packet_ring=self._packet_ring(), on_clip=on_clip,
+                            input_spec=getattr(self.backend, "input_spec", None))
 
     def _packet_ring(self) -> PacketRing | None:
         """Compressed packets of the pre-roll and the window, for the evidence MP4 (no re-encode)."""
@@ -114,6 +123,9 @@ class Monitor:
         self.notifier.status("warming up the model")
         self._warm_up()
         self.health.warmed = True
+        if self.evidence is not None:
+            self.evidence.start()
+        self.results.start()
         self.scheduler.start()
         if self.frames is not None:
             self.frames.start()
@@ -166,7 +178,8 @@ class Monitor:
                         stalled_seconds=self.scheduler.stalled_seconds(),
                         outbox_stalled_seconds=self.health.outbox_stalled_seconds(),
                         cameras_owned=len(self.cluster.owned()) if self.cluster else None,
-                        lease_events=dict(self.cluster.stats) if self.cluster else {})
+                        lease_events=dict(self.cluster.stats) if self.cluster else {},
+                        results_queued=self.results.depth, results_queue_full=self.results.stats.full)
 
     def _watch_trimming(self) -> None:
         """Without XADD ACKED, report pending entries that MAXLEN trimmed (status stream and metrics)."""
@@ -226,7 +239,7 @@ class Monitor:
         logger.info("model warmed up in %.1f s", time.monotonic() - started)
 
     def _prune_evidence(self) -> None:
-        store = self.alerts.evidence_store
+        store = self.evidence_store
         if store is not None:
             try:
                 store.prune()
@@ -234,7 +247,7 @@ class Monitor:
                 logger.warning("evidence retention: %s", exc)
 
     def healthy(self) -> bool:
-        return self.health.healthy().ok
+        return self.health.healthy().ok and (not self.ready or self.results.alive)
 
     def _reload_from(self, reload: Callable[[], MonitorConfig] | None) -> None:
         try:
@@ -282,7 +295,7 @@ class Monitor:
         return self.cluster is None and all(w.finished.is_set() for w in self.cameras.values()) \
             and self.scheduler.pending == 0 \
             and self.scheduler.stats.completed + self.scheduler.stats.failed + self.scheduler.stats.dropped \
-            >= self.scheduler.stats.submitted
+            >= self.scheduler.stats.submitted and self.results.drain(0)
 
     def shutdown(self) -> int:
         """Stop taking clips, finish those in hand, close open alerts, deliver what Redis takes within a
@@ -300,10 +313,13 @@ class Monitor:
             if not worker.join(10.0):
                 logger.warning("camera %s did not stop within 10 s", worker.camera.id)
         self.scheduler.stop()
+        self.results.stop()  # every result the model finished is published before the end
         if self.frames is not None:
             self.frames.stop()
         for camera_id in list(self.cameras):  # an alert left open would never get its `end`
             self._publish_alerts(self.alerts.close(camera_id))
+        if self.evidence is not None:
+            self.evidence.stop()
         if self.cluster is not None:
             self.cluster.stop()  # releases the leases: the other workers take the cameras at once
         code = 1 if self.scheduler.fatal is not None else 0
@@ -320,9 +336,10 @@ class Monitor:
 
     def stats(self) -> dict:
         s = self.scheduler.stats
-        lat = sorted(self.latencies[-500:])
+        lat = sorted(self.dispatch.latencies[-500:])
         stats = {"clips_submitted": s.submitted, "clips_dropped": s.dropped, "clips_completed": s.completed,
                  "clips_failed": s.failed, "batches": s.batches, "pending": self.scheduler.pending,
+                 "results_queued": self.results.depth, "results_queue_full": self.results.stats.full,
                  "p50_latency_s": round(lat[len(lat) // 2], 3) if lat else None,
                  "p95_latency_s": round(lat[int(len(lat) * 0.95)], 3) if lat else None}
         if self.cluster is not None:
@@ -331,27 +348,17 @@ class Monitor:
         return stats
 
     # -- callbacks -------------------------------------------------------------------------------
-    def _on_result(self, result: InferenceResult, latency_s: float) -> None:
-        self.latencies.append(latency_s)
-        del self.latencies[:-1000]
-        self.metrics.latency.observe(latency_s)
-        self.metrics.clips.labels(result.request.clip.camera_id).inc()
-        clip = result.request.clip
-        camera = self._camera_refs[clip.camera_id]
-        worker = self.cameras.get(camera.id)
-        self._last_window[camera.id] = clip.window_end
-        for message in descriptions(result, camera, self.model_ref):
-            self._publish("description", message, made_at=clip.created)
-            self.metrics.descriptions.labels(camera.id, message.prompt_id).inc()
-            if message.prompt_id == ANOMALY and worker is not None:  # a removed camera raises no new alert
-                self._publish_alerts(self.alerts.process(camera, clip, message, worker.packet_ring), clip.created)
-        if clip.final:  # the footage ended (end of a file): an alert open on it ends with it
-            self._publish_alerts(self.alerts.close(camera.id), clip.created)
+    def _ring(self, camera_id: str):
+        """(running, packet ring) of a camera: a removed camera's late results raise no new alert."""
+        worker = self.cameras.get(camera_id)
+        return (worker is not None, worker.packet_ring if worker is not None else None)
 
     def _publish_alerts(self, alerts, made_at: float | None = None) -> None:
-        for alert in alerts:
-            self._publish("alert", alert, made_at=made_at)
-            self.metrics.alerts.labels(alert.camera.id, alert.phase).inc()
+        self.dispatch.publish_alerts(alerts, made_at)
+
+    def _results_behind(self, capacity: int) -> None:
+        self._worker_status("degraded", f"result stage behind: {capacity} results queued, the model waits "
+                            "(Redis or the disk is slow)")
 
     def _publish(self, kind: str, message, made_at: float | None = None) -> None:
         """Publish as this worker. Sharing cameras, a camera's message goes out fenced by the lease it was

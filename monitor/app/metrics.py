@@ -41,6 +41,8 @@ class Snapshot:
     outbox_stalled_seconds: float = 0.0
     cameras_owned: int | None = None  # workers sharing cameras (cluster.enabled) only, like lease_events
     lease_events: dict[str, int] = field(default_factory=dict)
+    results_queued: int = 0      # results waiting for the result stage
+    results_queue_full: int = 0  # times a result found its queue full (the model waited)
 
 
 class StatsCollector:
@@ -81,6 +83,10 @@ class StatsCollector:
                                     value=snap.cameras_owned)
             yield _counter("monitor_lease_events", "Camera leases this worker acquired, released (handed on) "
                            "and lost.", snap.lease_events, "event")
+        yield GaugeMetricFamily("monitor_results_queued", "Results waiting for the result stage (messages, "
+                                "alert rules, publish).", value=snap.results_queued)
+        yield _counter("monitor_results_queue_full", "Times a result found the result stage's queue full and "
+                       "the model waited for room.", snap.results_queue_full)
         yield from self._cameras()
 
     def _cameras(self):

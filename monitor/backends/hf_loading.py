@@ -1,4 +1,5 @@
-"""Loads a LLaVA-NeXT-Video checkpoint and its processor with from_pretrained, or says clearly why not."""
+"""Loads a checkpoint and its processor with from_pretrained, or says clearly why not (every
+transformers-based backend)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from monitor.config.models import ModelConfig
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-WHAT_IT_IS = ("model.id is a Hugging Face hub id (owner/name) or a local folder holding a LLaVA-NeXT-Video "
+WHAT_IT_IS = ("model.id is a Hugging Face hub id (owner/name) or a local folder holding the "
               "checkpoint; `monitor model make-tiny DIR` writes a tiny test model to DIR")
 OFFLINE_HOW = ("download it where there is a network (`hf download {id} --local-dir DIR`), copy DIR here and "
                "set model.id to DIR")
@@ -96,8 +97,9 @@ def _hub_unreachable() -> str | None:
     return None
 
 
-def load(config: ModelConfig) -> Loaded:
-    from transformers import AutoProcessor, LlavaNextVideoForConditionalGeneration
+def load(config: ModelConfig, model_class) -> Loaded:
+    """`model_class`: the family's class, or an Auto class (AutoModelForImageTextToText)."""
+    from transformers import AutoProcessor
 
     _check_source(config.id)
     device = resolve_device(config.device)
@@ -106,7 +108,7 @@ def load(config: ModelConfig) -> Loaded:
     common = dict(revision=config.revision, local_files_only=files_only, trust_remote_code=False)
     try:
         processor = AutoProcessor.from_pretrained(config.id, **common)
-        model = LlavaNextVideoForConditionalGeneration.from_pretrained(
+        model = model_class.from_pretrained(
             config.id, dtype=dtype, attn_implementation=config.attn_implementation, use_safetensors=True, **common)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise _load_error(config, exc) from exc

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+import logging
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.config.operators import EvidenceUrlsConfig, NotifyConfig, UiConfig
+from monitor.inference.prompts import CATEGORIES, DEFAULTS_BY_KIND
 
+logger = logging.getLogger(__name__)
+
+PROMPT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -32,10 +38,18 @@ class RedisConfig(Section):
     socket_timeout: float = Field(5.0, gt=0, description="Seconds before a Redis command times out.")
 
 
+LLAVA_ENGINE_KEYS = ("engine", "compile", "batch_shapes")  # model.* before model.options existed
+
+
 class ModelConfig(Section):
+    backend: str = Field("llava_next_video", description="Model backend, by its name in the `monitor.backends` "
+                         "entry-point group: llava_next_video (the fast LLaVA-NeXT-Video engine), transformers (any "
+                         "video LLM that transformers' Auto classes and a chat template serve), or a third party's.")
     id: str = Field("llava-hf/LLaVA-NeXT-Video-7B-hf", description="Hugging Face hub id or a local folder "
-                    "holding a LLaVA-NeXT-Video checkpoint (safetensors only; no remote code is run).")
-    backend: str = Field("transformers", description="Model backend name, from the backend registry.")
+                    "holding the checkpoint (safetensors only; no remote code is run).")
+    options: dict[str, Any] | None = Field(None, description="The backend's own settings, validated by the "
+                                           "backend's options model (unknown keys are errors). llava_next_video: "
+                                           "engine, compile, batch_shapes; transformers: video, short_side.")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to load.")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="Weights dtype. auto: bfloat16 on CUDA (float16 where bf16 is unsupported), float32 on CPU.")
@@ -44,31 +58,61 @@ class ModelConfig(Section):
         "sdpa", description="Attention kernel passed to from_pretrained.")
     max_new_tokens: int = Field(160, ge=1, le=1024, description="Most tokens generated for one description; the "
                                 "anomaly answer with its JSON verdict (alerts.structured_verdict) needs about 100 to 150.")
-    max_batch: int = Field(8, ge=1, le=256, description="Most clips the engine scores in one batch, and the "
-                           "rows of its decoding pool: the most clips decoding descriptions at once (continuous "
-                           "batching: a clip joins as soon as a row is free).")
-    max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the engine waits to fill a batch when it is "
-                             "idle; while descriptions decode, new clips join between decoding steps without waiting.")
+    max_batch: int = Field(8, ge=1, le=256, description="Most clips the backend takes in one batch (the fast "
+                           "engine: also the rows of its decoding pool, the most clips decoding at once).")
+    max_wait_ms: int = Field(50, ge=0, le=10_000, description="Longest the scheduler waits to fill a batch when the "
+                             "backend is idle; while descriptions decode, new clips join between decoding steps.")
     local_files_only: bool = Field(False, description="Never contact the hub (set HF_HUB_OFFLINE=1 to the same effect).")
-    engine: Literal["fast", "reference"] = Field(
-        "fast", description="transformers backend: fast (batched clips, shared video prefix, one-forward scores, "
-        "continuous batching of descriptions) or reference (HF processor + generate per clip and prompt; slow, for fidelity checks).")
     describe: Literal["always", "on_alert", "every_n"] = Field(
-        "always", description="When descriptions are decoded for a clip whose request asks for them: always; "
-        "on_alert (only when a scored prompt's score reaches score_threshold); every_n (every describe_every-th "
-        "clip of a camera). Otherwise only scores are computed, in one forward pass.")
+        "always", description="Which clips get descriptions (decided by the scheduler, for every backend): "
+        "always; on_alert (only when a scored prompt's score reaches score_threshold); every_n (every "
+        "describe_every-th clip of a camera). Otherwise only scores are computed, in one forward pass.")
     describe_every: int = Field(6, ge=1, le=10_000, description="describe: every_n describes every n-th clip of a camera.")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="describe: on_alert decodes descriptions "
                                    "when a scored prompt's P(Yes) is at least this.")
-    compile: bool | None = Field(None, description="Fuse the engine's elementwise work (RMSNorm with the residual "
-                                 "addition, rotary embedding, SiLU-multiply, the CLIP layers' norms and activations) "
-                                 "with torch.compile, compiled in warmup() (about 20 s on an H100); matrix products and "
-                                 "attention stay torch's. Scores then differ from plain bf16 generate by rounding "
-                                 "(up to about 0.02 on the 7B architecture; 0.01 uncompiled). Unset: on with CUDA, off "
-                                 "on CPU (there it needs a C++ compiler and gains little).")
-    batch_shapes: list[int] = Field([1, 8], min_length=1, description="Clip batch sizes run once by warmup() "
-                                    "before readiness (kernel selection and compilation, memory reservation); every "
-                                    "decoding graph of the pool is captured then too. At most max_batch.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        """Configs written before model.options: `backend: transformers` meant LLaVA-NeXT-Video, and
+        engine/compile/batch_shapes sat directly under model."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        flat = {k: data.pop(k) for k in LLAVA_ENGINE_KEYS if k in data}
+        if data.get("backend") == "transformers" and "options" not in data:
+            logger.warning("model.backend: transformers without model.options is the old name of the "
+                           "LLaVA-NeXT-Video engine: write `model.backend: llava_next_video` (the generic "
+                           "transformers backend is chosen with `backend: transformers` and `options:`)")
+            data["backend"] = "llava_next_video"
+        if flat:
+            if data.get("backend", "llava_next_video") != "llava_next_video":
+                raise ValueError(f"model.{next(iter(flat))} belongs to the llava_next_video backend; "
+                                 f"for {data['backend']!r} see model.options")
+            logger.warning("model.%s: moved; write it under model.options (model.options.%s)",
+                           ", model.".join(flat), next(iter(flat)))
+            data["options"] = {**flat, **(data.get("options") or {})}
+        return data
+
+    @model_validator(mode="after")
+    def _backend_options(self) -> "ModelConfig":
+        from pydantic import ValidationError
+
+        from monitor.inference.registry import validate_options
+
+        try:
+            validate_options(self.backend, self.options or {})
+        except ValidationError as exc:
+            problems = "; ".join(f"model.options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{self.backend} backend: {problems}") from None
+        return self
+
+    @property
+    def backend_options(self):
+        """model.options as the backend's own model (defaults filled in)."""
+        from monitor.inference.registry import validate_options
+
+        return validate_options(self.backend, self.options or {})
 
 
 class WindowConfig(Section):
@@ -94,10 +138,31 @@ DEFAULT_ROAD_PROMPT = (
 )
 
 
-class PromptsConfig(Section):
-    anomaly: str = Field(DEFAULT_ANOMALY_PROMPT, min_length=1, description="Question of the `anomaly` prompt; "
-                         "the first word of the answer is read as Yes or No.")
-    road: str = Field(DEFAULT_ROAD_PROMPT, min_length=1, description="Question of the `road` prompt (dashcams).")
+class PromptConfig(Section):
+    question: str = Field(..., min_length=1, description="The question asked of every clip of the cameras "
+                          "that list this prompt.")
+    score: bool = Field(False, description="Scored: the answer starts with Yes or No, P(Yes) of its first token is "
+                        "published as the clip's score for this question, and the score drives alerts.")
+
+
+def default_prompts() -> dict[str, PromptConfig]:
+    return {"anomaly": PromptConfig(question=DEFAULT_ANOMALY_PROMPT, score=True),
+            "road": PromptConfig(question=DEFAULT_ROAD_PROMPT, score=False)}
+
+
+def _prompts_map(raw: Any) -> Any:
+    """The built-in questions, overridden or extended by the config's. A plain string is a question
+    (the old form, `prompts.anomaly: "..."`): scored for anomaly, as it always was."""
+    if raw is None:
+        return default_prompts()
+    if not isinstance(raw, dict):
+        return raw
+    merged: dict[str, Any] = dict(default_prompts())
+    for name, value in raw.items():
+        if isinstance(value, str):
+            value = {"question": value, "score": name == "anomaly"}
+        merged[name] = value
+    return merged
 
 
 class SourceConfig(Section):
@@ -135,10 +200,10 @@ class CameraConfig(Section):
     name: str | None = Field(None, description="Human-readable name; defaults to the id.")
     url: str = Field(..., min_length=1, description="rtsp(s)://, http(s):// (HLS too), a video file, or a dashcam "
                      "folder. Credentials in it are never printed; ${VAR} takes them from the environment.")
-    kind: Literal["fixed", "dashcam"] = Field("fixed", description="fixed runs the anomaly prompt; dashcam runs "
-                                               "anomaly and road.")
-    prompts: list[Literal["anomaly", "road"]] | None = Field(None, min_length=1, description="Prompts to run; "
-                                                             "defaults by kind.")
+    kind: Literal["fixed", "dashcam"] = Field("fixed", description="Default prompts: fixed asks anomaly; dashcam "
+                                               "asks anomaly and road.")
+    prompts: list[str] | None = Field(None, min_length=1, description="Names of the questions (keys of "
+                                      "`prompts`) asked of this camera's clips; defaults by kind.")
     pace: Literal["realtime", "fast"] = Field("realtime", description="Files and dashcam uploads: play at real-time "
                                               "pace, or as fast as the model takes clips.")
     loop: bool = Field(False, description="Files only: start again at the end (demo footage).")
@@ -186,10 +251,10 @@ class CameraConfig(Section):
     def prompt_ids(self) -> list[str]:
         if self.prompts:
             return list(dict.fromkeys(self.prompts))
-        return ["anomaly", "road"] if self.kind == "dashcam" else ["anomaly"]
+        return list(DEFAULTS_BY_KIND[self.kind])
 
 
-ALERT_CATEGORIES_HELP = "intrusion, fire_smoke, violence, weapon, person_down, vehicle_incident, vandalism, theft, crowd, hazard, other"
+ALERT_CATEGORIES_HELP = ", ".join(CATEGORIES)
 
 
 class AlertsConfig(Section):
@@ -305,7 +370,9 @@ class MonitorConfig(Section):
     redis: RedisConfig = Field(default_factory=RedisConfig, description="Where results are published.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The video LLM.")
     window: WindowConfig = Field(default_factory=WindowConfig, description="Rolling clip window, for every camera.")
-    prompts: PromptsConfig = Field(default_factory=PromptsConfig, description="The fixed questions asked of each clip.")
+    prompts: dict[str, PromptConfig] = Field(default_factory=default_prompts, description="Questions by name "
+                                             "(letters, digits, '_', '-'); cameras list the names they ask. anomaly "
+                                             "(scored) and road are built in and can be overridden.")
     source: SourceConfig = Field(default_factory=SourceConfig, description="Timeouts and limits of video sources.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="The cameras to watch.")
     state_dir: str = Field("/var/lib/monitor", description="Where the monitor keeps state across restarts "
@@ -330,6 +397,23 @@ class MonitorConfig(Section):
             self.evidence.dir = str(Path(self.state_dir) / "evidence")
         if self.delivery.outbox_dir is None:
             self.delivery.outbox_dir = str(Path(self.state_dir) / "outbox")
+        return self
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _prompts(cls, raw: Any) -> Any:
+        return _prompts_map(raw)
+
+    @model_validator(mode="after")
+    def _known_prompts(self) -> "MonitorConfig":
+        for name in self.prompts:
+            if not re.fullmatch(PROMPT_NAME_PATTERN, name):
+                raise ValueError(f"prompts: {name!r} is not a valid name (letters, digits, '_', '-')")
+        for cam in self.cameras:
+            unknown = [p for p in cam.prompt_ids if p not in self.prompts]
+            if unknown:
+                raise ValueError(f"camera {cam.id!r}: prompts {unknown} are not defined under `prompts` "
+                                 f"(defined: {', '.join(sorted(self.prompts))})")
         return self
 
     @field_validator("cameras")

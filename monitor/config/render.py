@@ -45,11 +45,19 @@ def reference_markdown(model: type[BaseModel] = MonitorConfig, prefix: str = "")
     return head + "\n".join(rows) + "\n"
 
 
-def _walk(model: type[BaseModel], prefix: str, rows: list[str]) -> None:
+def _walk(model: type[BaseModel], prefix: str, rows: list[str], note: str = "") -> None:
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         annotation = field.annotation
         sub = _submodel(annotation)
+        if key == "model.options":
+            rows.append(f"| `{key}` | | {field.description or ''} |")
+            _backend_options(rows)
+            continue
+        if sub is not None and _is_dict(annotation):
+            rows.append(f"| `{key}` | | {field.description or ''} |")
+            _walk(sub, key + ".<name>.", rows)
+            continue
         if sub is not None and not _is_list(annotation):
             rows.append(f"| `{key}` | | {field.description or ''} |")
             _walk(sub, key + ".", rows)
@@ -59,7 +67,17 @@ def _walk(model: type[BaseModel], prefix: str, rows: list[str]) -> None:
             _walk(sub, key + "[].", rows)
             continue
         default = "required" if field.is_required() else f"`{field.get_default(call_default_factory=True)!r}`"
-        rows.append(f"| `{key}` | {default} | {field.description or ''} |")
+        rows.append(f"| `{key}` | {default} | {note}{field.description or ''} |")
+
+
+def _backend_options(rows: list[str]) -> None:
+    """Each built-in backend's own options, from its options model."""
+    from monitor.inference.registry import BUILTIN, options_model
+
+    for name in BUILTIN:
+        model = options_model(name)
+        if model is not None:
+            _walk(model, "model.options.", rows, note=f"({name}) ")
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
@@ -69,6 +87,10 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     return None
+
+
+def _is_dict(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is dict
 
 
 def _is_list(annotation: Any) -> bool:

@@ -1,38 +1,74 @@
-"""Model backends in a registry: built-in ones register exactly as third-party ones would."""
+"""Backends by name, through the `monitor.backends` entry-point group; built-ins come the same way.
+
+An entry point names a factory `create(model: ModelConfig, options) -> Backend` whose attribute
+`options` is the backend's own pydantic model of `model.options` (extra keys are errors). Factories
+live in modules that import torch lazily, so validating a config never loads a model library.
+"""
 
 from __future__ import annotations
 
-import importlib
-from typing import Callable
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any, Callable
+
+from pydantic import BaseModel
 
 from monitor.inference.contract import Backend, InferenceRequest, InferenceResult, PromptResult
-from monitor.config.models import ModelConfig
 
-BackendFactory = Callable[[ModelConfig], Backend]
+if TYPE_CHECKING:
+    from monitor.config.models import ModelConfig
 
-_REGISTRY: dict[str, BackendFactory] = {}
-# Built-ins are imported on first use so that `import monitor` never pulls in torch.
-_BUILTIN = {
-    "transformers": "monitor.backends.llava_next_video.backend",
+GROUP = "monitor.backends"
+# The same table as [project.entry-points."monitor.backends"] in pyproject.toml (a test keeps them
+# equal): used when the installed metadata predates a backend, as in a checkout run from source.
+BUILTIN = {
+    "llava_next_video": "monitor.backends.llava_next_video:create",
+    "transformers": "monitor.backends.transformers:create",
 }
+
+BackendFactory = Callable[..., Backend]
+_REGISTERED: dict[str, BackendFactory] = {}
 
 
 def register(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Register a factory in-process (tests, scripts); entry points are the way for packages."""
     def deco(factory: BackendFactory) -> BackendFactory:
-        _REGISTRY[name] = factory
+        _REGISTERED[name] = factory
         return factory
     return deco
 
 
-def create_backend(config: ModelConfig) -> Backend:
-    if config.backend not in _REGISTRY and config.backend in _BUILTIN:
-        importlib.import_module(_BUILTIN[config.backend])
-    try:
-        factory = _REGISTRY[config.backend]
-    except KeyError:
-        known = ", ".join(sorted(set(_REGISTRY) | set(_BUILTIN)))
-        raise ValueError(f"model.backend: unknown backend {config.backend!r}; known: {known}") from None
-    return factory(config)
+def names() -> list[str]:
+    return sorted(set(_REGISTERED) | set(BUILTIN) | {ep.name for ep in entry_points(group=GROUP)})
 
 
-__all__ = ["Backend", "InferenceRequest", "InferenceResult", "PromptResult", "create_backend", "register"]
+def factory(name: str) -> BackendFactory:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if name not in found and name in BUILTIN:
+        found[name] = EntryPoint(name, BUILTIN[name], GROUP)
+    if name not in found:
+        raise ValueError(f"model.backend: unknown backend {name!r}; known: {', '.join(names())}")
+    return found[name].load()
+
+
+def options_model(name: str) -> type[BaseModel] | None:
+    return getattr(factory(name), "options", None)
+
+
+def validate_options(name: str, options: dict[str, Any]) -> BaseModel | None:
+    """The backend's own options model, validated (pydantic's ValidationError on bad keys or values)."""
+    model = options_model(name)
+    if model is None:
+        if options:
+            raise ValueError(f"backend {name!r} takes no options, got {sorted(options)}")
+        return None
+    return model.model_validate(options)
+
+
+def create_backend(config: "ModelConfig") -> Backend:
+    return factory(config.backend)(config, validate_options(config.backend, config.options or {}))
+
+
+__all__ = ["Backend", "InferenceRequest", "InferenceResult", "PromptResult", "create_backend", "register",
+           "validate_options", "names", "GROUP", "BUILTIN"]

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from monitor.inference.contract import InferenceRequest
+from monitor.inference.contract import InferenceRequest, InputSpec
 from monitor.clip import Clip, Frame, SegmentEnd
 from monitor.config.models import CameraConfig, MonitorConfig
 from monitor.inference.prompts import prompts_for
@@ -18,20 +18,23 @@ from monitor.window import ClipWindow
 
 logger = logging.getLogger(__name__)
 
-SHORT_SIDE = 336  # LLaVA-NeXT-Video's processor resizes the short side to 336: decode no larger.
+SHORT_SIDE = 336  # when the backend does not say: LLaVA-NeXT-Video's processor resizes to 336
 RESTART_DELAY_S = 5.0
 
 
 class CameraWorker:
     def __init__(self, camera: CameraConfig, config: MonitorConfig,
                  submit: Callable[..., bool], on_status: Callable, packet_ring=None,
-                 on_clip: Callable[[Clip], None] | None = None):
+                 on_clip: Callable[[Clip], None] | None = None,
+                 input_spec: InputSpec | None = None):
         self.camera = camera
         self.config = config
         self.submit = submit
         self.on_status = on_status
         self.packet_ring = packet_ring
         self.on_clip = on_clip  # sees every clip cut (the UI's latest frame); must not block
+        # The backend says how large its frames should be: decode no larger, it would only shrink them.
+        self.short_side = (input_spec.short_side if input_spec else None) or SHORT_SIDE
         self.prompts = prompts_for(camera, config.prompts, verdict=config.alerts.structured_verdict)
         self.decode_mode = camera.decode or config.source.decode
         self.window = ClipWindow(camera.id, config.window.seconds, config.window.stride, config.window.frames,
@@ -64,7 +67,7 @@ class CameraWorker:
             while not self._stop.is_set():
                 try:
                     source = open_source(self.camera, self.config.source, state_dir=Path(self.config.state_dir),
-                                         short_side=SHORT_SIDE, wants=self.window.wants,
+                                         short_side=self.short_side, wants=self.window.wants,
                                          on_status=self.on_status, packet_ring=self.packet_ring)
                     source.run(self._on_frame, self._stop)
                     return  # the source is finished (a file that does not loop)

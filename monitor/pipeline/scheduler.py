@@ -4,10 +4,13 @@ The GPU must never queue without bound: each camera has one pending slot. A live
 replaces a pending one (the old one is counted as dropped); a file played "as fast as the model
 allows" waits for its slot instead, so no clip of a file is lost.
 
-A backend that streams (`streaming` true: the fast engine) takes clips while others are still
+The describe policy (always, on_alert, every_n) is applied here, to every request of every backend.
+
+A backend that streams (a `StreamingBackend`: the fast engine) takes clips while others are still
 decoding: between every few decoding steps the scheduler hands it as many pending clips as it has
 room for, and publishes each clip's result as soon as it is finished, so a clip never waits for a
-whole batch of descriptions that started before it.
+whole batch of descriptions that started before it. Results go to `on_result`, which only queues
+them for the result stage (`monitor.pipeline.dispatch`): this thread never waits on Redis or disk.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from monitor.inference.contract import Backend, InferenceRequest, InferenceResult
+from monitor.inference.contract import Backend, InferenceRequest, InferenceResult, StreamingBackend
 from monitor.inference.errors import FatalBackendError
+from monitor.inference.policy import DescribePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +44,9 @@ class Scheduler:
     def __init__(self, backend: Backend, *, max_batch: int, max_wait_s: float,
                  on_result: Callable[[InferenceResult, float], None],
                  on_error: Callable[[list[InferenceRequest], BaseException], None] | None = None,
-                 on_batch: Callable[[int, float], None] | None = None):
+                 on_batch: Callable[[int, float], None] | None = None, policy: DescribePolicy | None = None):
         self.backend = backend
+        self.policy = policy or DescribePolicy()
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.on_result = on_result
@@ -50,7 +55,7 @@ class Scheduler:
         self.stats = SchedulerStats()
         self._pending: OrderedDict[str, tuple[InferenceRequest, float]] = OrderedDict()
         self._cond = threading.Condition()
-        self._queued: dict[int, float] = {}  # id(request) -> when it was queued, while a streaming backend has it
+        self._queued: dict[int, float] = {}  # request id -> when it was queued, while the backend has it
         self._stopping = False
         self.fatal: BaseException | None = None
         self.last_progress = time.monotonic()  # when a backend call last returned (health: a hung call)
@@ -63,6 +68,7 @@ class Scheduler:
         """Queue a clip. wait=False replaces the camera's pending clip; wait=True blocks until the slot
         is free (or stop is set). Returns False if the clip was not queued."""
         camera = request.clip.camera_id
+        request = self.policy.apply(request)
         with self._cond:
             while wait and camera in self._pending and not self._stopping:
                 if stop is not None and stop.is_set():
@@ -138,7 +144,7 @@ class Scheduler:
             return batch
 
     def _loop(self) -> None:
-        streaming = bool(getattr(self.backend, "streaming", False))
+        streaming = isinstance(self.backend, StreamingBackend)
         while self.fatal is None:
             if streaming and self.backend.busy:
                 batch = self._take_now(self.backend.room())
@@ -159,7 +165,7 @@ class Scheduler:
         """Hand a batch to the backend (`infer`: whole batch; `admit`: a streaming backend, which
         returns what is finished already) and deliver the results."""
         requests = [req for req, _ in batch]
-        self._queued.update((id(req), queued_at) for req, queued_at in batch)
+        self._queued.update((req.id, queued_at) for req, queued_at in batch)
         started = time.monotonic()
         try:
             results = call(requests)
@@ -193,13 +199,13 @@ class Scheduler:
             logger.error("model failed on %d clips: %s", len(requests), exc, exc_info=exc)
             self.stats.failed += len(requests)
         for req in requests:
-            self._queued.pop(id(req), None)
+            self._queued.pop(req.id, None)
         self.on_error(requests, exc)
 
     def _deliver(self, results: list[InferenceResult]) -> None:
         now = time.monotonic()
         for result in results:
-            queued_at = self._queued.pop(id(result.request), now)
+            queued_at = self._queued.pop(result.request.id, now)
             self.stats.completed += 1
             try:
                 self.on_result(result, now - queued_at)

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult
 from monitor.clip import Clip
-from monitor.config.models import AlertsConfig, CameraConfig, PromptsConfig
+from monitor.config.models import AlertsConfig, CameraConfig, default_prompts
 from monitor.inference.prompts import prompts_for
 from monitor.pipeline.messages import descriptions
 from monitor.schema import ModelRef
@@ -52,7 +52,7 @@ def make_clip(camera_id: str, n: int, frames: np.ndarray | None = None, t0: floa
 def run_script(engine, camera: CameraConfig, script, first: int = 0):
     """Feed the script through backend -> descriptions -> engine; returns [(window index, alert)]."""
     backend = ScriptedBackend(script)
-    prompts = prompts_for(camera, PromptsConfig())
+    prompts = prompts_for(camera, default_prompts())
     out = []
     for i in range(first, first + len(script)):
         clip = make_clip(camera.id, i)

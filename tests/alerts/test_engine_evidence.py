@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 
 from monitor.alerts import AlertEngine
-from monitor.config.models import EvidenceConfig, PromptsConfig
+from monitor.config.models import EvidenceConfig, default_prompts
 from monitor.evidence import EvidenceStore
 from monitor.inference.prompts import prompts_for
 from monitor.pipeline.messages import descriptions
@@ -21,7 +21,7 @@ def test_a_new_alert_points_at_an_mp4_and_a_jpeg_that_exist(tmp_path, rules, cam
     ring = filled_ring(write_h264(tmp_path / "cam.mp4", seconds=40, fps=15, gop=15))
     engine = AlertEngine(rules, EvidenceStore(EvidenceConfig(dir=str(tmp_path / "evidence"), pre_roll_seconds=10)))
     backend = ScriptedBackend([0.9, 0.9, 0.9])
-    prompts = prompts_for(camera, PromptsConfig())
+    prompts = prompts_for(camera, default_prompts())
     alerts = []
     # windows ending 20, 25 and 30 s into the footage, on the ring's clock
     for n in range(4, 7):

@@ -7,7 +7,7 @@ import pytest
 from monitor.alerts import AlertEngine
 from monitor.inference.registry import create_backend
 from monitor.inference.contract import InferenceRequest
-from monitor.config.models import AlertsConfig, ModelConfig, PromptsConfig
+from monitor.config.models import AlertsConfig, ModelConfig, default_prompts
 from monitor.inference.prompts import prompts_for
 from monitor.pipeline.messages import descriptions
 from monitor.schema import ModelRef, parse_entry, stream_fields
@@ -20,7 +20,7 @@ def test_tiny_model_answers_become_valid_alerts(tiny_model_dir, camera):  # noqa
     backend = create_backend(ModelConfig(id=str(tiny_model_dir), device="cpu", max_new_tokens=24))
     # threshold 0: every window counts as anomalous, so the model's words reach every phase
     engine = AlertEngine(AlertsConfig(threshold=0.0, open_after=1, close_after=1, dedupe_seconds=0))
-    prompts = prompts_for(camera, PromptsConfig())
+    prompts = prompts_for(camera, default_prompts())
     alerts = []
     try:
         for n in range(3):

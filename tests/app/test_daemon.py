@@ -54,7 +54,7 @@ def test_a_file_camera_publishes_one_valid_description_per_stride_and_prompt(
         assert fields["type"] == "description" and fields["camera"] == "truck-7" and fields["ts"] == message.ts
         assert message.frames.count == 4 and len(message.frames.timestamps) == 4
         assert message.frames.decode == "targeted"
-        assert message.model.backend == "transformers"
+        assert message.model.backend == "llava_next_video"
         by_prompt.setdefault(message.prompt_id, []).append(message)
     # 12 s of video at a 2 s stride: a clip at 2, 4, ... 12 s (the last one may fall on the end).
     assert set(by_prompt) == {"anomaly", "road"}

@@ -22,3 +22,18 @@ def make_clip(seed: int, frames: int = 8, height: int = 336, width: int = 448, c
     data = np.clip(img, 0, 255).astype(np.uint8)
     ts = tuple(float(i) for i in range(frames))
     return Clip(camera_id=camera, seq=seed, frames=data, timestamps=ts, window_start=0.0, window_end=float(frames))
+
+
+# Every backend the contract tests and the end-to-end runs cover: (backend, options, checkpoint family).
+BACKEND_CASES = {
+    "llava_next_video-fast": ("llava_next_video", {"engine": "fast"}, "llava_next_video"),
+    "llava_next_video-reference": ("llava_next_video", {"engine": "reference"}, "llava_next_video"),
+    "transformers-qwen2_5_vl": ("transformers", {}, "qwen2_5_vl"),
+    "transformers-llava_onevision": ("transformers", {}, "llava_onevision"),
+}
+
+
+def model_settings(case: str, checkpoints: dict) -> dict:
+    """The `model:` section of a config for one backend case."""
+    backend, options, family = BACKEND_CASES[case]
+    return {"backend": backend, "options": options, "id": str(checkpoints[family]), "device": "cpu"}

@@ -135,7 +135,7 @@ def test_streaming_engine_publishes_each_clip_as_soon_as_it_is_done(tiny_model_d
     from monitor.config.models import ModelConfig
     from tests.backends.conftest import make_clip
 
-    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast", max_new_tokens=12, max_batch=4,
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), options={"engine": "fast"}, max_new_tokens=12, max_batch=4,
                                          describe="always"))
     prompts = (Prompt("anomaly", "Is anything abnormal happening? Answer Yes or No first.", scored=True),)
     got = []
@@ -147,7 +147,7 @@ def test_streaming_engine_publishes_each_clip_as_soon_as_it_is_done(tiny_model_d
     scheduler.start()
     assert wait_for(lambda: len(got) == 2, timeout=60)
     scheduler.stop()
-    assert [r.request for r, _ in got] == [scored, described]  # the score did not wait for the description
+    assert [r.request.id for r, _ in got] == [scored.id, described.id]  # the score did not wait for the description
     assert got[1][0].results[0].text == backend.infer_reference([described])[0].results[0].text
     assert all(latency >= 0 for _, latency in got)
     assert scheduler.stats.completed == 2 and scheduler.stats.failed == 0

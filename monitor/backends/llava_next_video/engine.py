@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult
+from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult, wants_description
 from monitor.inference.errors import FatalBackendError
 from monitor.backends.llava_next_video.forward import BatchRunner, cut_at_eos
 from monitor.backends.llava_next_video.fusions import kernels
@@ -47,20 +47,8 @@ class Engine:
         self.inflight: dict[int, tuple] = {}   # pool tag -> (request, scores, prompts)
         self.decode_floor = (1, 0)             # (prompt slots, suffix tokens) the pool's layout holds at least
         self._serial = itertools.count()
+        self.describes_all = False             # the last admitted clips all wanted words whatever their score
         self.ignore_eos = False  # benchmarks only: decode exactly max_new_tokens, as the seed baseline does
-
-    # -- policy -------------------------------------------------------------------------------
-    def describe_now(self, request: InferenceRequest) -> bool | None:
-        """True/False, or None: decide from the score (on_alert). Requests without a scored prompt
-        cannot alert, so on_alert describes them every time rather than never."""
-        if not request.describe:
-            return False
-        mode = self.config.describe
-        if mode == "always":
-            return True
-        if mode == "every_n":
-            return request.clip.seq % self.config.describe_every == 0
-        return None if any(p.scored for p in request.prompts) else True
 
     # -- streaming: clips join while others decode -----------------------------------------------
     @property
@@ -72,7 +60,7 @@ class Engine:
         """How many new clips admit() should take now: free pool rows when every clip is described,
         else a batch (scores first; the described ones wait for rows)."""
         pool = self.runner.pool
-        if self.config.describe == "always" and pool is not None and pool.rows == self.max_batch:
+        if self.describes_all and pool is not None and pool.rows == self.max_batch:
             return max(0, pool.free - len(self.waiting))
         return max(0, self.max_batch - len(self.waiting))
 
@@ -80,13 +68,16 @@ class Engine:
         """Score the clips now; the ones to describe join the decoding pool. Returns the results that
         are complete already (no description wanted)."""
         with self._device_errors():
-            decisions = [self.describe_now(r) for r in requests]
+            # The describe policy is the scheduler's, written on each request; on_alert leaves it to
+            # the score, which this engine computes first anyway.
+            decisions = [wants_description(r) for r in requests]
+            self.describes_all = bool(decisions) and all(d is True for d in decisions)
             scored = self._score(requests, [i for i, d in enumerate(decisions) if d is not True])
             ready = []
             for i, (request, d) in enumerate(zip(requests, decisions)):
                 scores = scored.get(i, {})
                 if d is None:  # on_alert: the score decides; the published score is the one that decided
-                    d = max(scores.values(), default=0.0) >= self.config.score_threshold
+                    d = wants_description(request, scores)
                 if d:
                     self.waiting.append((request, scores))
                 else:
@@ -125,8 +116,8 @@ class Engine:
                 results = self.admit(take)
             else:
                 results = self.advance()
-            out.update((id(r.request), r) for r in results)
-        return [out[id(r)] for r in requests]
+            out.update((r.request.id, r) for r in results)
+        return [out[r.id] for r in requests]
 
     # -- scores ---------------------------------------------------------------------------------
     def _score(self, requests, indices: list[int]) -> dict[int, dict[str, float]]:
@@ -264,13 +255,8 @@ class Engine:
         for size in sorted({min(s, self.max_batch) for s in self.config.batch_shapes}):
             t0 = time.perf_counter()
             for describe in (False, True):
-                requests = [InferenceRequest(clip=_noise_clip(rng, frames, k), prompts=tuple(prompts),
-                                             describe=describe) for k in range(size)]
-                mode, self.config.describe = self.config.describe, "always" if describe else self.config.describe
-                try:
-                    self.infer(requests)
-                finally:
-                    self.config.describe = mode
+                self.infer([InferenceRequest(clip=_noise_clip(rng, frames, k), prompts=tuple(prompts),
+                                             describe=describe) for k in range(size)])
             logger.info("warm-up: batch of %d clips in %.1f s", size, time.perf_counter() - t0)
         if self.runner.pool is not None:
             t0 = time.perf_counter()

@@ -31,7 +31,7 @@ class PromptSplitter:
             ids = self.processor.tokenizer(text, add_special_tokens=True)["input_ids"]
             if ids.count(self.video_id) != 1:
                 raise ValueError(f"prompt {prompt.id!r} renders {ids.count(self.video_id)} video tokens; the fast "
-                                 "engine needs exactly one (use model.engine: reference for other templates)")
+                                 "engine needs exactly one (use model.options.engine: reference, or model.backend: transformers, for other templates)")
             at = ids.index(self.video_id)
             if at + 1 >= len(ids):
                 raise ValueError(f"prompt {prompt.id!r}: nothing follows the video; the question must come after it")

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult
+from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult, wants_description
 from monitor.backends.scoring import YesNoScorer
 
 logger = logging.getLogger(__name__)
@@ -31,14 +31,15 @@ class ReferenceRunner:
         return batch
 
     @torch.inference_mode()
-    def run_prompt(self, request: InferenceRequest, prompt) -> tuple[list[int], float | None]:
-        """Greedy new token ids (empty when no text is wanted) and the score of scored prompts."""
+    def score(self, request: InferenceRequest, prompt) -> float:
+        """P(Yes) of the first answer token, from one forward."""
+        logits = self.model(**self.inputs(request, prompt), logits_to_keep=1).logits[:, -1]
+        return float(self.scorer.scores(logits)[0])
+
+    @torch.inference_mode()
+    def generate(self, request: InferenceRequest, prompt) -> tuple[list[int], float | None]:
+        """Greedy new token ids and, for scored prompts, the score of the first answer token."""
         batch = self.inputs(request, prompt)
-        if not request.describe:
-            if not prompt.scored:
-                return [], None
-            logits = self.model(**batch, logits_to_keep=1).logits[:, -1]
-            return [], float(self.scorer.scores(logits)[0])
         tok = self.processor.tokenizer
         out = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
                                   output_logits=True, return_dict_in_generate=True,
@@ -47,13 +48,28 @@ class ReferenceRunner:
         score = float(self.scorer.scores(out.logits[0])[0]) if prompt.scored else None
         return new, score
 
+    def run_prompt(self, request: InferenceRequest, prompt) -> tuple[list[int], float | None]:
+        """One prompt as the request asks: words and score, or (describe False) the score only."""
+        if not request.describe:
+            return [], self.score(request, prompt) if prompt.scored else None
+        return self.generate(request, prompt)
+
     def infer(self, requests: Sequence[InferenceRequest]) -> list[InferenceResult]:
-        results = []
-        for request in requests:
-            prompt_results = []
+        return [self.infer_one(request) for request in requests]
+
+    def infer_one(self, request: InferenceRequest) -> InferenceResult:
+        """Scores first when the describe decision waits for them (on_alert), then words if wanted."""
+        decision = wants_description(request)
+        scores: dict[str, float] = {}
+        if decision is not True:
+            scores = {p.id: self.score(request, p) for p in request.prompts if p.scored}
+            decision = wants_description(request, scores)
+        texts: dict[str, str] = {}
+        if decision:
             for prompt in request.prompts:
-                ids, score = self.run_prompt(request, prompt)
-                text = self.processor.tokenizer.decode(ids, skip_special_tokens=True).strip()
-                prompt_results.append(PromptResult(prompt_id=prompt.id, text=text, score=score))
-            results.append(InferenceResult(request=request, results=tuple(prompt_results)))
-        return results
+                ids, score = self.generate(request, prompt)
+                texts[prompt.id] = self.processor.tokenizer.decode(ids, skip_special_tokens=True).strip()
+                if score is not None:
+                    scores[prompt.id] = score
+        return InferenceResult(request=request, results=tuple(
+            PromptResult(prompt_id=p.id, text=texts.get(p.id, ""), score=scores.get(p.id)) for p in request.prompts))

@@ -18,7 +18,7 @@ NEW = 12
 
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir):
-    b = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast", max_new_tokens=NEW, max_batch=4))
+    b = create_backend(ModelConfig(id=str(tiny_model_dir), options={"engine": "fast"}, max_new_tokens=NEW, max_batch=4))
     yield b
     b.close()
 

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from monitor.inference.registry import InferenceRequest, create_backend
+from monitor.inference.contract import StreamingBackend
 from monitor.inference.errors import FatalBackendError
 from monitor.config.models import ModelConfig
+from monitor.inference.policy import DescribePolicy
 from monitor.inference.prompts import Prompt
 from tests.backends.conftest import make_clip
 
@@ -18,7 +20,8 @@ SIZES = [(336, 448), (336, 597), (448, 336), (240, 320), (336, 336), (200, 500)]
 
 
 def backend_for(tiny_model_dir, **overrides):
-    settings = dict(id=str(tiny_model_dir), engine="fast", max_new_tokens=16, max_batch=4) | overrides
+    options = {"engine": "fast"} | {k: overrides.pop(k) for k in ("compile", "batch_shapes") if k in overrides}
+    settings = dict(id=str(tiny_model_dir), options=options, max_new_tokens=16, max_batch=4) | overrides
     return create_backend(ModelConfig(**settings))
 
 
@@ -76,15 +79,15 @@ def test_clips_of_different_frame_counts_in_one_call(fast):
 def test_on_alert_describes_only_clips_at_or_over_the_threshold(tiny_model_dir, fast):
     scores = [r.results[0].score for r in fast.infer(mixed_requests(describe=False))]
     threshold = float(np.median(scores))
-    backend = backend_for(tiny_model_dir, describe="on_alert", score_threshold=threshold)
-    for score, result in zip(scores, backend.infer(mixed_requests())):
+    policy = DescribePolicy("on_alert", threshold=threshold)
+    for score, result in zip(scores, fast.infer([policy.apply(r) for r in mixed_requests()])):
         assert result.results[0].score == pytest.approx(score, abs=1e-5)
         assert all(bool(p.text) == (score >= threshold) for p in result.results)
 
 
-def test_every_n_describes_every_nth_clip_of_a_camera(tiny_model_dir):
-    backend = backend_for(tiny_model_dir, describe="every_n", describe_every=3)
-    results = backend.infer(mixed_requests())
+def test_every_n_describes_every_nth_clip_of_a_camera(fast):
+    policy = DescribePolicy("every_n", every=3)
+    results = fast.infer([policy.apply(r) for r in mixed_requests()])
     assert [bool(r.results[0].text) for r in results] == [r.request.clip.seq % 3 == 0 for r in results]
     assert all(r.results[0].score is not None for r in results)
 
@@ -158,9 +161,9 @@ def test_compiled_kernels_keep_tokens_and_scores_and_leave_transformers_alone(ti
 
 
 def test_score_only_clips_return_at_once_while_others_decode(tiny_model_dir):
-    backend = backend_for(tiny_model_dir, describe="always")
+    backend = backend_for(tiny_model_dir)
     describe, score_only = mixed_requests()[1], mixed_requests(describe=False)[0]
-    assert backend.streaming and backend.admit([describe]) == []
+    assert isinstance(backend, StreamingBackend) and backend.admit([describe]) == []
     assert backend.busy
     ready = backend.admit([score_only])
     assert [r.request for r in ready] == [score_only] and ready[0].results[0].score is not None
@@ -174,7 +177,7 @@ def test_score_only_clips_return_at_once_while_others_decode(tiny_model_dir):
 
 
 def test_abort_hands_back_every_clip_in_flight(tiny_model_dir):
-    backend = backend_for(tiny_model_dir, describe="always", max_batch=2)
+    backend = backend_for(tiny_model_dir, max_batch=2)
     requests = mixed_requests()[:3]
     backend.admit(requests[:2])
     backend.engine.waiting.append((requests[2], {}))
@@ -197,7 +200,7 @@ def test_after_warmup_new_batch_sizes_compile_nothing(tiny_model_dir):
 
 
 def test_clips_with_fewer_prompts_join_the_pool_beside_clips_with_more(tiny_model_dir):
-    backend = backend_for(tiny_model_dir, describe="always", batch_shapes=[1])
+    backend = backend_for(tiny_model_dir, batch_shapes=[1])
     backend.warmup((ANOMALY, ROAD), frames=8)                 # as the daemon does, with every prompt
     dashcam = InferenceRequest(clip=make_clip(51), prompts=(ANOMALY, ROAD))
     fixed = InferenceRequest(clip=make_clip(52), prompts=(ANOMALY,))

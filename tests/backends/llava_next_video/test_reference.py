@@ -17,7 +17,7 @@ ROAD = Prompt("road", "Describe the road situation.")
 
 @pytest.fixture(scope="module")
 def reference(tiny_model_dir):
-    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="reference", max_new_tokens=12))
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), options={"engine": "reference"}, max_new_tokens=12))
     yield backend
     backend.close()
 

@@ -14,7 +14,7 @@ from monitor.config.models import ModelConfig
 def test_prefill_writes_the_libraries_keys_and_values(tiny_model_dir):
     from transformers import DynamicCache
 
-    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast"))
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), options={"engine": "fast"}))
     runner = backend.engine.runner
     torch.manual_seed(0)
     x = torch.randn(2, 40, runner.text_config.hidden_size)

@@ -11,7 +11,7 @@ from tests.backends.conftest import make_clip
 
 
 def test_features_match_the_library_tower_and_skip_unused_layers(tiny_model_dir):
-    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast"))
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), options={"engine": "fast"}))
     engine, model = backend.engine, backend.model
     pixels = engine.preprocess([make_clip(s, frames=2).frames for s in range(2)])
     got = engine.runner.video_features(pixels)
