@@ -1,7 +1,8 @@
 """Backends by name, through the `monitor.backends` entry-point group; built-ins come the same way.
 
 An entry point names a factory `create(model: ModelConfig, options) -> Backend` whose attribute
-`options` is the backend's own pydantic model of `model.options` (extra keys are errors). Factories
+`options` is the backend's own pydantic model of `model.options` (extra keys are errors); a factory
+without that attribute takes no options and is called as `create(model)`. Factories
 live in modules that import torch lazily, so validating a config never loads a model library.
 """
 
@@ -67,7 +68,10 @@ def validate_options(name: str, options: dict[str, Any]) -> BaseModel | None:
 
 
 def create_backend(config: "ModelConfig") -> Backend:
-    return factory(config.backend)(config, validate_options(config.backend, config.options or {}))
+    """A factory with an options model gets (config, options); one without gets the config alone."""
+    make = factory(config.backend)
+    options = validate_options(config.backend, config.options or {})
+    return make(config) if getattr(make, "options", None) is None else make(config, options)
 
 
 __all__ = ["Backend", "InferenceRequest", "InferenceResult", "PromptResult", "create_backend", "register",

@@ -39,11 +39,24 @@ def test_a_registered_backend_is_created_with_its_config_and_validated_options()
 
     made = []
 
+    from pydantic import BaseModel
+
+    class EchoOptions(BaseModel):
+        loud: bool = False
+
     @register("echo-test")
     def create(model, options):
-        made.append((model.id, options))
+        made.append((model.id, options.loud))
         return "backend"
 
-    assert "echo-test" in names()
-    assert create_backend(ModelConfig(backend="echo-test", id="x")) == "backend"
-    assert made == [("x", None)]
+    create.options = EchoOptions
+
+    @register("plain-test")
+    def create_plain(model):
+        made.append((model.id, None))
+        return "plain"
+
+    assert {"echo-test", "plain-test"} <= set(names())
+    assert create_backend(ModelConfig(backend="echo-test", id="x", options={"loud": True})) == "backend"
+    assert create_backend(ModelConfig(backend="plain-test", id="y")) == "plain"
+    assert made == [("x", True), ("y", None)]
