@@ -50,3 +50,19 @@ def tiny_model_dir(tmp_path_factory):
     from monitor.backends.llava_next_video.tiny import make_tiny_checkpoint
 
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llava-next-video"))
+
+
+@pytest.fixture(scope="session")
+def yes_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny checkpoint rigged so that its first answer token is always "Yes" (tests/scripted_model.py)."""
+    from tests.scripted_model import make_scripted_checkpoint
+
+    return make_scripted_checkpoint(tiny_model_dir, tmp_path_factory.mktemp("tiny-says-yes"), "Yes")
+
+
+@pytest.fixture(scope="session")
+def no_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny checkpoint rigged so that its first answer token is always "No"."""
+    from tests.scripted_model import make_scripted_checkpoint
+
+    return make_scripted_checkpoint(tiny_model_dir, tmp_path_factory.mktemp("tiny-says-no"), "No")

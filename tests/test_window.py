@@ -61,7 +61,7 @@ def test_samples_are_the_first_frame_at_or_after_uniform_times(win, faster, jitt
         assert abs(span - w_seconds) < 1e-6
         targets = [clip.window_start + (i + 0.5) * span / k for i in range(k)]
         assert len(clip.frames) == k == clip.expected
-        for target, got in zip(targets, clip.timestamps):
+        for target, got in zip(targets, clip.timestamps, strict=True):
             i = bisect.bisect_left(times, target - 1e-6)
             # a frame within a microsecond of the target (sample times are rounded to 1 us) may go either way
             assert got == times[i] or (abs(times[i] - target) < 3e-6 and got == times[i + 1])
