@@ -19,10 +19,11 @@ ROAD = Prompt("road", "Describe the road situation.")
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
+def tokenizer():
+    """The tiny checkpoint's tokenizer (a byte-level BPE like Llama 3's), built without the model."""
+    from monitor.backends.tiny import build_tokenizer
 
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
+    return build_tokenizer()
 
 
 def softmax_ratio(row: list[float], yes: list[int], no: list[int]) -> float:
