@@ -75,19 +75,66 @@ def test_the_score_holds_in_half_precision_and_extreme_logits(tokenizer):
     assert score == pytest.approx(1 / (1 + math.exp(-2.0)), abs=1e-3)
 
 
-def test_a_tokenizer_without_clean_answer_tokens_is_refused(tokenizer):
-    class NoAnswers:
-        unk_token_id = 0
+class ScriptedTokenizer:
+    """Stands in for tokenizers this machine cannot load (SentencePiece Llama, odd vocabularies) beside the
+    real byte-level one above: `single` maps a text to its one token id; anything else encodes to two."""
 
-        def encode(self, text, add_special_tokens=False):
-            return [1, 2]
+    unk_token_id = 0
+    bos_token_id = 1
 
-        def get_vocab(self):
-            return {"<unk>": 0}
+    def __init__(self, single: dict[str, int], vocab: dict[str, int]):
+        self.single, self.vocab = single, vocab
 
-    assert answer_token_ids(NoAnswers(), ("Yes",)) == []
+    def encode(self, text, add_special_tokens=True):
+        ids = [self.single[text]] if text in self.single else [98, 99]
+        return [self.bos_token_id, *ids] if add_special_tokens else ids
+
+    def get_vocab(self):
+        return dict(self.vocab)
+
+
+def test_answer_ids_come_from_encoding_with_and_without_a_leading_space():
+    tok = ScriptedTokenizer({"Yes": 10, " Yes": 11, " No": 21}, {})
+    assert answer_token_ids(tok, ("Yes",)) == [10, 11]
+    assert answer_token_ids(tok, ("No",)) == [21]
+
+
+def test_answer_ids_come_from_the_vocabulary_where_encoding_splits_them():
+    tok = ScriptedTokenizer({}, {"\u2581Yes": 30, "\u0120yes": 31, "No": 40, "<unk>": 0})
+    assert answer_token_ids(tok, ("Yes", "yes")) == [30, 31]
+    assert answer_token_ids(tok, ("No",)) == [40]
+
+
+def test_the_unknown_token_is_never_an_answer():
+    tok = ScriptedTokenizer({}, {"Yes": 0, "\u2581Yes": 5})
+    assert answer_token_ids(tok, ("Yes",)) == [5]
+
+
+@pytest.mark.parametrize("single, vocab", [
+    ({}, {}),                                  # neither answer
+    ({"Yes": 10}, {}),                         # Yes only
+    ({"No": 20}, {}),                          # No only
+    ({"Yes": 10, "No": 10}, {}),               # one id for both
+])
+def test_a_tokenizer_without_clean_answer_tokens_is_refused(single, vocab):
     with pytest.raises(ValueError, match="no clean Yes/No tokens"):
-        YesNoScorer(NoAnswers())
+        YesNoScorer(ScriptedTokenizer(single, vocab))
+
+
+def test_the_answer_ids_are_logged_for_whoever_debugs_a_new_tokenizer(caplog):
+    with caplog.at_level("DEBUG", logger="monitor.backends.scoring"):
+        scorer = YesNoScorer(ScriptedTokenizer({"Yes": 10, " Yes": 11, "No": 20}, {}))
+    assert caplog.messages == ["yes ids [10, 11], no ids [20]"]
+    assert scorer.yes_ids == [10, 11] and scorer.no_ids == [20]
+
+
+def test_the_id_tensors_live_on_the_device_of_the_logits(tokenizer):
+    scorer = YesNoScorer(tokenizer)
+    scores = scorer.scores(torch.zeros((3, len(tokenizer)), device="meta"))
+    assert scores.shape == (3,) and scores.device.type == "meta"
+    # Ids made once per device, on that device (CPU ids indexing a CUDA tensor would copy them every call).
+    assert list(scorer._index) == [torch.device("meta")]
+    assert all(t.device.type == "meta" for t in scorer._index[torch.device("meta")])
 
 
 @pytest.mark.slow
