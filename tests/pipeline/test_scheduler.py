@@ -151,3 +151,66 @@ def test_streaming_engine_publishes_each_clip_as_soon_as_it_is_done(tiny_model_d
     assert got[1][0].results[0].text == backend.infer_reference([described])[0].results[0].text
     assert all(latency >= 0 for _, latency in got)
     assert scheduler.stats.completed == 2 and scheduler.stats.failed == 0
+
+
+@pytest.mark.slow
+def test_streaming_engine_failing_mid_decoding_reports_every_clip_in_flight_and_goes_on(tiny_model_dir, monkeypatch):
+    from monitor.backends import create_backend
+    from monitor.config.models import ModelConfig
+    from tests.backends.conftest import make_clip
+
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast", max_new_tokens=12, max_batch=4,
+                                         describe="always"))
+    prompts = (Prompt("anomaly", "Is anything abnormal happening? Answer Yes or No first.", scored=True),)
+    real_advance, failures = backend.engine.advance, []
+
+    def advance_failing_once():
+        # A decoding step that raises (not an OOM, not a lost device) cannot be caused from outside.
+        if not failures:
+            failures.append(True)
+            raise ValueError("decoding step failed")
+        return real_advance()
+
+    monkeypatch.setattr(backend.engine, "advance", advance_failing_once)
+    got, errors = [], []
+    scheduler = Scheduler(backend, max_batch=4, max_wait_s=0.05, on_result=lambda r, s: got.append(r),
+                          on_error=lambda reqs, exc: errors.append(([r.clip.camera_id for r in reqs], str(exc))))
+    first = [InferenceRequest(make_clip(i, frames=2, camera=cam), prompts) for i, cam in enumerate("ab")]
+    for request in first:
+        scheduler.submit(request)
+    scheduler.start()
+    assert wait_for(lambda: errors, timeout=60)
+    assert sorted(errors[0][0]) == ["a", "b"] and errors[0][1] == "decoding step failed"
+    assert not backend.busy                                   # nothing left in the pool after the abort
+    later = InferenceRequest(make_clip(7, frames=2, camera="a"), prompts)
+    scheduler.submit(later)
+    assert wait_for(lambda: got, timeout=60)
+    scheduler.stop()
+    assert [r.request for r in got] == [later] and got[0].results[0].text
+    assert scheduler.stats.failed == 2 and scheduler.stats.completed == 1 and scheduler.fatal is None
+
+
+@pytest.mark.slow
+def test_streaming_engine_losing_the_device_mid_decoding_is_fatal(tiny_model_dir, monkeypatch):
+    from monitor.backends import create_backend
+    from monitor.config.models import ModelConfig
+    from tests.backends.conftest import make_clip
+
+    backend = create_backend(ModelConfig(id=str(tiny_model_dir), engine="fast", max_new_tokens=12, max_batch=4,
+                                         describe="always"))
+    prompts = (Prompt("anomaly", "Is anything abnormal happening?", scored=True),)
+
+    def lost(*args, **kwargs):
+        raise FatalBackendError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(backend.engine, "advance", lost)
+    errors = []
+    scheduler = Scheduler(backend, max_batch=4, max_wait_s=0.05, on_result=lambda r, s: None,
+                          on_error=lambda reqs, exc: errors.append((len(reqs), type(exc).__name__)))
+    scheduler.submit(InferenceRequest(make_clip(1, frames=2, camera="a"), prompts))
+    scheduler.start()
+    assert wait_for(lambda: scheduler.fatal is not None, timeout=60)
+    assert wait_for(lambda: not scheduler.alive, timeout=10)
+    scheduler.stop()
+    assert errors == [(1, "FatalBackendError")] and scheduler.stats.failed == 0
+    assert scheduler.submit(InferenceRequest(make_clip(2, frames=2, camera="a"), prompts)) is False
