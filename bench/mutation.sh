@@ -36,7 +36,7 @@ for group in "${groups[@]}"; do
   cp -r "$root/monitor" "$root/tests" "$root/pyproject.toml" "$work/"
   find "$work" -name __pycache__ -prune -exec rm -rf {} +
   # Fewer hypothesis examples a mutant (the properties still run; a mutant rarely needs many to fail).
-  find "$work/tests" -name '*.py' -exec sed -i -E 's/max_examples=[0-9]+/max_examples=15/' {} +
+  find "$work/tests" -name '*.py' -exec sed -i -E 's/max_examples=[0-9]+/max_examples=8/' {} +
   cat >> "$work/pyproject.toml" <<TOML
 
 [tool.mutmut]

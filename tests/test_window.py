@@ -180,3 +180,19 @@ def test_keyframe_only_samples_take_any_frame_of_their_slice_and_never_repeat_on
         # then each keyframe fills the slice it lies in: 5 distinct frames, none padded or from outside
         assert len(set(clip.timestamps)) == len(clip.timestamps) == 5
         assert all(clip.window_start <= t <= clip.window_end for t in clip.timestamps)
+
+
+@pytest.mark.parametrize("seconds, stride, frames", [(0, 1, 1), (-1, 1, 1), (1, 0, 1), (1, -1, 1), (1, 1, 0),
+                                                     (0, 0, 1)])
+def test_a_window_without_length_stride_or_frames_is_refused(seconds, stride, frames):
+    with pytest.raises(ValueError, match=r"^window seconds and stride must be > 0 and frames >= 1$"):
+        ClipWindow("cam", seconds, stride, frames)
+
+
+def test_a_frame_exactly_at_a_sample_time_is_wanted_and_one_just_before_is_not():
+    window = ClipWindow("cam", seconds=4, stride=2, frames=4)
+    window.push(Frame("cam", 100.0, IMG))          # the first clip samples 100.25, 100.75, 101.25, 101.75
+    assert window.wants(100.25)
+    assert not window.wants(100.2)
+    window.push(Frame("cam", 100.25, IMG))
+    assert not window.wants(100.3) and window.wants(100.75)
