@@ -39,7 +39,7 @@ def test_bare_monitor_run_plays_the_bundled_demo_into_redis(tmp_path, redis_url)
     stream = "monitor:demo:descriptions"       # the demo's fixed prefix; entries after `since` are this run's
     since = f"{int(time.time() * 1000)}-0"
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    proc = spawn("run", "--duration", "100", env=env)
+    proc = spawn("run", "--duration", "75", env=env)
     log: list[str] = []
     threading.Thread(target=lambda: log.extend(iter(proc.stderr.readline, "")), daemon=True).start()
     try:
