@@ -25,8 +25,8 @@ MUTATE[window]='"monitor/window.py"'
 TESTS[window]='"tests/test_window.py"'
 MUTATE[publish]='"monitor/publish/*"'
 TESTS[publish]='"tests/publish"'
-MUTATE[scheduler]='"monitor/scheduler.py"'
-TESTS[scheduler]='"tests/test_scheduler.py", "-m", "not slow"'
+MUTATE[scheduler]='"monitor/pipeline/scheduler.py"'
+TESTS[scheduler]='"tests/pipeline/test_scheduler.py", "-m", "not slow"'
 
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(scoring alerts window publish scheduler)

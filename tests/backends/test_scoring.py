@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from monitor.backends import InferenceRequest, create_backend
+from monitor.inference.registry import InferenceRequest, create_backend
 from monitor.backends.scoring import YesNoScorer, answer_token_ids
 from monitor.config.models import ModelConfig
-from monitor.prompts import Prompt
+from monitor.inference.prompts import Prompt
 from tests.backends.conftest import make_clip
 
 ANOMALY = Prompt("anomaly", "Is anything abnormal or dangerous happening? Answer Yes or No first.", scored=True)
@@ -21,7 +21,7 @@ ROAD = Prompt("road", "Describe the road situation.")
 @pytest.fixture(scope="module")
 def tokenizer():
     """The tiny checkpoint's tokenizer (a byte-level BPE like Llama 3's), built without the model."""
-    from monitor.backends.tiny import build_tokenizer
+    from monitor.backends.llava_next_video.tiny import build_tokenizer
 
     return build_tokenizer()
 

@@ -14,9 +14,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from monitor.backends import InferenceRequest, create_backend  # noqa: E402
+from monitor.inference.registry import InferenceRequest, create_backend  # noqa: E402
 from monitor.config.models import ModelConfig  # noqa: E402
-from monitor.prompts import Prompt  # noqa: E402
+from monitor.inference.prompts import Prompt  # noqa: E402
 from tests.backends.conftest import make_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,10 +164,10 @@ def test_a_real_out_of_memory_halves_the_batch_and_every_clip_is_scored(tiny_mod
 
 CHILD = textwrap.dedent("""
     import sys, torch
-    from monitor.backends import InferenceRequest, create_backend
+    from monitor.inference.registry import InferenceRequest, create_backend
     from monitor.config.models import ModelConfig
-    from monitor.prompts import Prompt
-    from monitor.scheduler import Scheduler
+    from monitor.inference.prompts import Prompt
+    from monitor.pipeline.scheduler import Scheduler
     from tests.backends.conftest import make_clip
     from tests.waiting import wait_for
 

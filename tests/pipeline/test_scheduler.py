@@ -155,7 +155,7 @@ def test_streaming_engine_publishes_each_clip_as_soon_as_it_is_done(tiny_model_d
 
 @pytest.mark.slow
 def test_streaming_engine_failing_mid_decoding_reports_every_clip_in_flight_and_goes_on(tiny_model_dir, monkeypatch):
-    from monitor.backends import create_backend
+    from monitor.inference.registry import create_backend
     from monitor.config.models import ModelConfig
     from tests.backends.conftest import make_clip
 
@@ -192,7 +192,7 @@ def test_streaming_engine_failing_mid_decoding_reports_every_clip_in_flight_and_
 
 @pytest.mark.slow
 def test_streaming_engine_losing_the_device_mid_decoding_is_fatal(tiny_model_dir, monkeypatch):
-    from monitor.backends import create_backend
+    from monitor.inference.registry import create_backend
     from monitor.config.models import ModelConfig
     from tests.backends.conftest import make_clip
 

@@ -15,7 +15,7 @@ import yaml
 
 from monitor.schema import parse_entry
 from tests.fixtures_media import write_h264
-from tests.test_cli import ROOT
+from tests.app.test_cli import ROOT
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -55,8 +55,6 @@ def test_bare_monitor_run_plays_the_bundled_demo_into_redis(tmp_path, redis_url)
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.xfail(strict=True, reason="issue 13: a second SIGTERM aborts the process (SIGABRT, 'terminate called "
-                   "without an active exception') instead of exiting 130")
 def test_a_second_signal_forces_the_stop_with_exit_130(tmp_path, tiny_model_dir, redis_config, redis_client):
     video = write_h264(tmp_path / "v.mp4", seconds=4, fps=15)
     config = {"redis": {"url": redis_config.url, "prefix": redis_config.prefix},

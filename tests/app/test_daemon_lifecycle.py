@@ -13,13 +13,13 @@ import urllib.request
 
 import pytest
 
-import monitor.daemon as daemon_module
-from monitor.backends import create_backend
-from monitor.daemon import Monitor
+import monitor.app.daemon as daemon_module
+from monitor.inference.registry import create_backend
+from monitor.app.daemon import Monitor
 from monitor.keys import Keys
 from monitor.schema import parse_entry
 from tests.fixtures_media import write_h264
-from tests.test_daemon import make_config, run_for
+from tests.app.test_daemon import make_config, run_for
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 
-import monitor.camera as camera_module
+import monitor.pipeline.camera as camera_module
 import monitor.sources as sources
-from monitor.camera import CameraWorker
+from monitor.pipeline.camera import CameraWorker
 from monitor.config import validate
 from tests.fixtures_media import write_h264
 from tests.waiting import wait_for
