@@ -162,7 +162,10 @@ def test_an_update_command_restarts_only_that_camera_with_its_new_settings(
     video = write_h264(tmp_path / "v.mp4", seconds=6, fps=15)
     cams = [{"id": "a", "url": str(video), "loop": True, "pace": "fast", "kind": "dashcam"},
             {"id": "b", "url": str(video), "loop": True, "pace": "fast"}]
-    monitor = Monitor(make_config(redis_config, tiny_model_dir, tmp_path, cams))
+    config = make_config(redis_config, tiny_model_dir, tmp_path, cams)
+    config.control.allow_schemes = ["file"]          # the control stream may point at files under tmp_path only
+    config.control.allow_paths = [str(tmp_path)]
+    monitor = Monitor(config)
     keys = Keys(redis_config.prefix)
 
     def prompts_of(camera_id):
