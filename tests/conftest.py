@@ -61,3 +61,19 @@ def tiny_checkpoints(tmp_path_factory, tiny_model_dir):
     for family, make in FAMILIES.items():
         dirs[family] = make(tmp_path_factory.mktemp(f"tiny-{family}"))
     return dirs
+
+
+@pytest.fixture(scope="session")
+def yes_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny checkpoint rigged so that its first answer token is always "Yes" (tests/scripted_model.py)."""
+    from tests.scripted_model import make_scripted_checkpoint
+
+    return make_scripted_checkpoint(tiny_model_dir, tmp_path_factory.mktemp("tiny-says-yes"), "Yes")
+
+
+@pytest.fixture(scope="session")
+def no_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny checkpoint rigged so that its first answer token is always "No"."""
+    from tests.scripted_model import make_scripted_checkpoint
+
+    return make_scripted_checkpoint(tiny_model_dir, tmp_path_factory.mktemp("tiny-says-no"), "No")

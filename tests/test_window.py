@@ -3,7 +3,8 @@
 import bisect
 
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.clip import Frame
@@ -50,8 +51,11 @@ def test_a_clip_every_stride_of_video_once_the_first_window_is_full(win, faster,
     assert np.allclose(np.diff(ends), stride) if len(ends) > 1 else True
 
 
+@pytest.mark.xfail(strict=True, reason="issue 9: found by hypothesis on 2026-12-02 (window 1.898 s, stride 1 s, "
+                   "8 frames, jitter 0.016): a sample takes a frame 12 ms before the first frame at or after its time")
 @settings(max_examples=40, deadline=None)
 @given(windows, st.floats(0, 1), st.floats(0, 0.9))
+@example(win=(1.8984375, 1.0, 8), faster=1.0, jitter=0.015625)
 def test_samples_are_the_first_frame_at_or_after_uniform_times(win, faster, jitter):
     w_seconds, stride, k = win
     fps = dense_fps(w_seconds, k) * (1 + 4 * faster)
@@ -61,7 +65,7 @@ def test_samples_are_the_first_frame_at_or_after_uniform_times(win, faster, jitt
         assert abs(span - w_seconds) < 1e-6
         targets = [clip.window_start + (i + 0.5) * span / k for i in range(k)]
         assert len(clip.frames) == k == clip.expected
-        for target, got in zip(targets, clip.timestamps):
+        for target, got in zip(targets, clip.timestamps, strict=True):
             i = bisect.bisect_left(times, target - 1e-6)
             # a frame within a microsecond of the target (sample times are rounded to 1 us) may go either way
             assert got == times[i] or (abs(times[i] - target) < 3e-6 and got == times[i + 1])
@@ -180,3 +184,11 @@ def test_keyframe_only_samples_take_any_frame_of_their_slice_and_never_repeat_on
         # then each keyframe fills the slice it lies in: 5 distinct frames, none padded or from outside
         assert len(set(clip.timestamps)) == len(clip.timestamps) == 5
         assert all(clip.window_start <= t <= clip.window_end for t in clip.timestamps)
+
+
+@pytest.mark.parametrize("seconds, stride, frames", [(0, 1, 1), (-1, 1, 1), (1, 0, 1), (1, -1, 1), (1, 1, 0),
+                                                     (0, 0, 1)])
+def test_a_window_without_length_stride_or_frames_is_refused(seconds, stride, frames):
+    with pytest.raises(ValueError, match=r"^window seconds and stride must be > 0 and frames >= 1$"):
+        ClipWindow("cam", seconds, stride, frames)
+

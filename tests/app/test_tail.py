@@ -138,17 +138,34 @@ def test_entries_a_dead_consumer_left_pending_are_claimed_by_another(redis_confi
 
 
 def test_follow_prints_entries_that_arrive_while_it_waits(redis_config, redis_client):
-    alerts = make_alerts(2)
+    # A writer that keeps adding: whenever tail pins `$`, the next two entries arrive after it. (One burst
+    # after a sleep raced tail's first read: written before it, they were never seen and tail waited forever.)
+    alerts = make_alerts(40)
+    written, done = [], threading.Event()
 
-    def later():
-        time.sleep(0.5)
-        add(redis_client, redis_config.prefix, alerts)
+    def keep_writing():
+        for alert in alerts:
+            if done.is_set():
+                return
+            add(redis_client, redis_config.prefix, [alert])
+            written.append(alert.message_id)
+            time.sleep(0.1)
 
-    writer = threading.Thread(target=later)
+    writer = threading.Thread(target=keep_writing, daemon=True)
     writer.start()
-    n, lines = tail(redis_config, count=2, start="$")
-    writer.join(5)  # its last reply may still be in flight when tail has both entries
-    assert ids(lines) == [a.message_id for a in alerts]
+    stop = threading.Event()
+    bound = threading.Timer(30, stop.set)    # tail returns what it has rather than waiting forever
+    bound.start()
+    try:
+        n, lines = tail(redis_config, count=2, start="$", stop=stop)
+    finally:
+        done.set()
+        bound.cancel()
+        writer.join(5)
+    got = ids(lines)
+    assert n == 2 and len(got) == 2
+    first = written.index(got[0])
+    assert written[first:first + 2] == got
 
 
 def test_tail_waits_for_a_redis_that_is_not_up_yet(tmp_path, redis_config):
@@ -161,7 +178,7 @@ def test_tail_waits_for_a_redis_that_is_not_up_yet(tmp_path, redis_config):
     def run():
         result["n"] = tail(cfg, count=1, group="ops")[0]
 
-    follower = threading.Thread(target=run)
+    follower = threading.Thread(target=run, daemon=True)  # a follower that never returns must not hang the run
     follower.start()
     time.sleep(1.5)  # tail is retrying against a closed port by now
     server.start()

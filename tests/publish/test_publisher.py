@@ -61,7 +61,7 @@ def test_publish_never_raises_and_never_stalls_while_redis_is_unreachable(tmp_pa
         publisher.publish("status", status(i))
     elapsed = time.monotonic() - started
     assert publisher.stats["queued"] == 50 and publisher.stats["direct"] == 0
-    assert elapsed < 2.0
+    assert elapsed < 50 * cfg.socket_timeout / 3  # no publish waited out a connect timeout
     publisher.close(timeout=0.1)
     assert publisher.backlog > 0  # kept on disk for the next start
 

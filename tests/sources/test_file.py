@@ -36,7 +36,7 @@ def test_fast_pace_does_not_sleep_and_stamps_frames_from_the_start_time(clip, fa
     # when it plays to the end
     run.thread.join(10)
     # then it took far less than 2 s, every frame came, scaled to a 336 short side
-    assert time.monotonic() - run.started < 1.5
+    assert time.monotonic() - run.started < 0.95 * 29 / 15  # under real time even on a loaded runner
     assert run.error is None and run.states()[-1] == "file_done"
     assert len(run.frames) == 30
     assert {f.image.shape for f in run.frames} == {(336, 448, 3)}

@@ -49,7 +49,7 @@ def test_late_joiners_and_rows_moved_into_holes_decode_as_alone(backend):
         if "a" in {f.tag for f in finished}:
             assert pool.tags == ["c", "b"]                       # c moved down into a's row
         got.update((f.tag, f.tokens) for f in finished)
-    for tag, clip in zip("abc", clips):
+    for tag, clip in zip("abc", clips, strict=True):
         assert got[tag] == reference_tokens(backend, clip, prompts)
 
 

@@ -40,9 +40,9 @@ def mixed_requests(describe=True, frames=8):
 
 def test_same_greedy_text_and_score_as_the_plain_path(fast):
     requests = mixed_requests()
-    for got, want in zip(fast.infer(requests), fast.infer_reference(requests)):
+    for got, want in zip(fast.infer(requests), fast.infer_reference(requests), strict=True):
         assert got.request is want.request
-        for g, w in zip(got.results, want.results):
+        for g, w in zip(got.results, want.results, strict=True):
             assert g.prompt_id == w.prompt_id and g.text == w.text and g.text
             assert (g.score is None) == (w.score is None)
             if g.score is not None:
@@ -54,7 +54,7 @@ def test_same_greedy_tokens_as_generate(fast):
     engine, reference = fast.engine, fast.reference
     splits = [[engine.splitter.split(p) for p in request.prompts]]
     out = engine.runner.run(engine.preprocess([request.clip.frames]), splits, max_new_tokens=16)
-    for row, prompt in zip(out.tokens[0], request.prompts):
+    for row, prompt in zip(out.tokens[0], request.prompts, strict=True):
         want, _ = reference.run_prompt(request, prompt)
         assert row == want
 
@@ -62,8 +62,8 @@ def test_same_greedy_tokens_as_generate(fast):
 def test_score_only_requests_get_scores_without_text(fast):
     got = fast.infer(mixed_requests(describe=False))
     want = fast.infer_reference(mixed_requests(describe=False))
-    for g, w in zip(got, want):
-        for gp, wp in zip(g.results, w.results):
+    for g, w in zip(got, want, strict=True):
+        for gp, wp in zip(g.results, w.results, strict=True):
             assert gp.text == "" and wp.text == ""
             assert (gp.score is None) == (wp.score is None)
             if gp.score is not None:
@@ -72,7 +72,7 @@ def test_score_only_requests_get_scores_without_text(fast):
 
 def test_clips_of_different_frame_counts_in_one_call(fast):
     requests = mixed_requests(frames=4)[:3] + mixed_requests(frames=8)[3:]
-    for got, want in zip(fast.infer(requests), fast.infer_reference(requests)):
+    for got, want in zip(fast.infer(requests), fast.infer_reference(requests), strict=True):
         assert [p.text for p in got.results] == [p.text for p in want.results]
 
 
@@ -80,14 +80,16 @@ def test_on_alert_describes_only_clips_at_or_over_the_threshold(tiny_model_dir, 
     scores = [r.results[0].score for r in fast.infer(mixed_requests(describe=False))]
     threshold = float(np.median(scores))
     policy = DescribePolicy("on_alert", threshold=threshold)
-    for score, result in zip(scores, fast.infer([policy.apply(r) for r in mixed_requests()])):
+    for score, result in zip(scores, fast.infer([policy.apply(r) for r in mixed_requests()]), strict=True):
         assert result.results[0].score == pytest.approx(score, abs=1e-5)
         assert all(bool(p.text) == (score >= threshold) for p in result.results)
 
 
 def test_every_n_describes_every_nth_clip_of_a_camera(fast):
     policy = DescribePolicy("every_n", every=3)
-    results = fast.infer([policy.apply(r) for r in mixed_requests()])
+    requests = [policy.apply(r) for r in mixed_requests()]
+    results = fast.infer(requests)
+    assert [r.request.id for r in results] == [r.id for r in requests]  # one result per clip, in order
     assert [bool(r.results[0].text) for r in results] == [r.request.clip.seq % 3 == 0 for r in results]
     assert all(r.results[0].score is not None for r in results)
 
@@ -102,8 +104,10 @@ def test_out_of_memory_halves_the_batch_and_finishes(tiny_model_dir, monkeypatch
         return real_prepare(pixels, prompts, *args, **kwargs)
 
     monkeypatch.setattr(backend.engine.runner, "prepare", prepare_small_only)
-    results = backend.infer(mixed_requests())
+    requests = mixed_requests()
+    results = backend.infer(requests)
     assert backend.engine.max_batch == 1
+    assert [id(r.request) for r in results] == [id(r) for r in requests]  # one result per clip, in order
     assert all(p.text for r in results for p in r.results)
 
 
@@ -139,7 +143,7 @@ def test_kv_pool_grows_for_longer_clips_after_a_larger_batch(tiny_model_dir):
     later = mixed_requests(frames=4)[:2]
     backend.infer(first)
     rows_before = backend.engine.runner.pool.rows
-    for got, want in zip(backend.infer(later), backend.infer_reference(later)):
+    for got, want in zip(backend.infer(later), backend.infer_reference(later), strict=True):
         assert [p.text for p in got.results] == [p.text for p in want.results]
     assert backend.engine.runner.pool.rows == rows_before
 
@@ -152,8 +156,8 @@ def test_compiled_kernels_keep_tokens_and_scores_and_leave_transformers_alone(ti
     backend = backend_for(tiny_model_dir, compile=True)
     plain = backend_for(tiny_model_dir)
     requests = mixed_requests()[:3]
-    for got, want in zip(backend.infer(requests), plain.infer(requests)):
-        for g, w in zip(got.results, want.results):
+    for got, want in zip(backend.infer(requests), plain.infer(requests), strict=True):
+        for g, w in zip(got.results, want.results, strict=True):
             assert g.text == w.text
             assert (g.score is None) or g.score == pytest.approx(w.score, abs=1e-4)
     assert backend.engine.runner.shared.k.compiled
@@ -210,6 +214,7 @@ def test_clips_with_fewer_prompts_join_the_pool_beside_clips_with_more(tiny_mode
     done = []
     while backend.busy:
         done += backend.advance()
+    assert sorted(id(r.request) for r in done) == sorted([id(dashcam), id(fixed)])
     want = {id(r.request): r for r in backend.infer_reference([dashcam, fixed])}
     for got in done:
         assert [p.text for p in got.results] == [p.text for p in want[id(got.request)].results]

@@ -20,9 +20,9 @@ def test_one_product_gives_each_projections_output():
         want = [m(x) for m in mods]
         fused = fuse_linears(mods)
         got = fused.split(torch.nn.functional.linear(x, fused.weight, fused.bias))
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             torch.testing.assert_close(g, w)
-        for m, w in zip(mods, want):  # the modules themselves still compute the same
+        for m, w in zip(mods, want, strict=True):  # the modules themselves still compute the same
             torch.testing.assert_close(m(x), w)
 
 

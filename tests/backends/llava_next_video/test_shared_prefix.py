@@ -26,7 +26,7 @@ def test_prefill_writes_the_libraries_keys_and_values(tiny_model_dir):
     name = "cache" if "cache" in inspect.signature(runner.lm.forward).parameters else "past_key_values"
     with torch.no_grad():
         runner.lm(inputs_embeds=x, position_ids=torch.arange(40)[None], use_cache=True, **{name: cache})
-    for layer, (k, v) in enumerate(zip(slabs.k, slabs.v)):
+    for layer, (k, v) in enumerate(zip(slabs.k, slabs.v, strict=True)):
         want_k, want_v = cache.layers[layer].keys, cache.layers[layer].values
         torch.testing.assert_close(k[:2, :, :40], want_k, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(v[:2, :, :40], want_v, rtol=1e-5, atol=1e-5)
