@@ -83,9 +83,9 @@ def draw_smoke(img: np.ndarray, x0: int, y0: int, age: float, scale: float = 1.0
         phase = (k / 14 + age * 0.25) % 1.0
         y = int(y0 - phase * 190 * scale * grow)
         x = int(x0 + math.sin(k * 1.7 + age) * 14 * scale + phase * 40 * scale)
-        shade = int(70 + 90 * phase)
+        shade = int(45 + 70 * phase)
         cv2.circle(overlay, (x, y), int((14 + 52 * phase) * scale * grow), (shade, shade, shade), -1)
-    cv2.addWeighted(overlay, 0.75, img, 0.25, 0, dst=img)
+    cv2.addWeighted(overlay, 0.85, img, 0.15, 0, dst=img)
 
 
 def draw_car(img, x: float, y: int, colour, facing: int, length: int = 110, hazard: bool = False) -> None:
@@ -97,8 +97,8 @@ def draw_car(img, x: float, y: int, colour, facing: int, length: int = 110, haza
     for wx in (x + 22, x + length - 22):
         cv2.circle(img, (wx, y), 12, (20, 20, 20), -1)
     if hazard:  # both indicators lit, front and back
-        for hx in (x - 4, x + length - 8):
-            cv2.rectangle(img, (hx, y - 28), (hx + 12, y - 16), (0, 160, 255), -1)
+        for hx in (x - 8, x + length - 12):
+            cv2.rectangle(img, (hx, y - 34), (hx + 20, y - 12), (0, 160, 255), -1)
 
 
 def draw_person(img, x: float, y: int, t: float, colour) -> None:
@@ -113,10 +113,10 @@ def draw_person(img, x: float, y: int, t: float, colour) -> None:
 def draw_person_down(img, x: float, y: int, colour) -> None:
     """A person lying on the ground, head to the right."""
     x = int(x)
-    cv2.line(img, (x - 14, y - 6), (x - 44, y - 2), (40, 40, 40), 4)
-    cv2.line(img, (x - 14, y - 8), (x - 42, y - 12), (40, 40, 40), 4)
-    cv2.rectangle(img, (x - 16, y - 14), (x + 12, y), colour, -1)
-    cv2.circle(img, (x + 21, y - 7), 8, (150, 180, 220), -1)
+    cv2.line(img, (x - 20, y - 8), (x - 62, y - 3), (40, 40, 40), 6)
+    cv2.line(img, (x - 20, y - 11), (x - 59, y - 17), (40, 40, 40), 6)
+    cv2.rectangle(img, (x - 22, y - 20), (x + 17, y), colour, -1)
+    cv2.circle(img, (x + 29, y - 10), 11, (150, 180, 220), -1)
 
 
 # --- street: a fixed camera over a two-lane street with a sidewalk ----------------------------------------
@@ -168,7 +168,7 @@ class StreetScene:
         for speed, lane, colour, offset in self.cars:
             if lane == 0 and stopped:
                 continue  # the lane is blocked by the stopped car
-            travel = (offset + speed * t * 66) % (W + 260)
+            travel = (offset + speed * t * 170) % (W + 260)
             x = travel - 130 if lane == 0 else W - travel + 20
             draw_car(img, x, self.LANE_Y[lane], colour, 1 if lane == 0 else -1)
         for inc in stopped:
