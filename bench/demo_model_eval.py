@@ -3,9 +3,9 @@
 Held-out scenes (seeds from 100000 on; training used 1000-1299) are rendered, encoded to H.264 like
 the bundled footage (CRF 30; preset veryfast, for speed), decoded and scaled as a camera does, cut
 into the demo's windows and run through the real backend (`from_pretrained` on the checkpoint
-folder, the fast engine the daemon uses). The bundled footage (street.mp4, road.mp4) is scored the same way. Reports ROC AUC of the
-anomaly score, a few descriptions next to the ground truth, and how often the first sentence of
-a description is the true one.
+folder, the fast engine the daemon uses). The bundled footage (street.mp4, road.mp4) is scored
+the same way. Reports ROC AUC of the anomaly score, a few descriptions next to the ground truth,
+and how often the first sentence of a description is the true one.
 Usage: python3 bench/demo_model_eval.py [--scenes 40] [--model DIR]
 Writes bench/results/demo-model-eval-<date>.json.
 """
@@ -137,7 +137,7 @@ def main() -> None:
         "examples": [r for r in held_out + bundled if "text" in r][:12],
         "windows_scored": held_out + bundled,
     }
-    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"demo-model-eval-{date.today().isoformat()}.json"
+    out = Path(args.out or ROOT / "bench" / "results" / f"demo-model-eval-{date.today().isoformat()}.json")
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("held_out", "bundled_footage", "seconds")}, indent=1))
     print(f"wrote {out}")

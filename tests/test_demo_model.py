@@ -51,7 +51,8 @@ def test_the_shipped_checkpoint_loads_through_from_pretrained_with_the_real_clas
     scorer = YesNoScorer(processor.tokenizer)  # raises unless Yes and No are clean single tokens
     assert scorer.yes_ids and scorer.no_ids
     crop = processor.video_processor.crop_size
-    assert processor.video_processor.size["shortest_edge"] == crop["height"] == crop["width"] == model.config.vision_config.image_size
+    size = processor.video_processor.size["shortest_edge"]
+    assert size == crop["height"] == crop["width"] == model.config.vision_config.image_size
     assert sum(f.stat().st_size for f in DEMO_MODEL_DIR.iterdir()) < 8 * 2**20
 
 

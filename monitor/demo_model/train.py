@@ -35,7 +35,7 @@ SEED = 0
 TRAIN_SEEDS = range(1000, 1300)  # scene seeds; the evaluation uses seeds from 100000 on
 WINDOWS_PER_SCENE = 4
 STEPS, BATCH, LR = 400, 8, 2e-3
-VISION_STEPS, VISION_BATCH, VISION_LR = 300, 16, 2e-3
+VISION_STEPS, VISION_BATCH, VISION_LR = 550, 16, 2e-3
 AUX_WEIGHT = 0.5
 FIRST_TOKEN_WEIGHT = 10.0  # the Yes/No token carries the anomaly score: weigh it above the prose
 CLASSES = (None, "person_fall", "car_stopped", "smoke", "wrong_way")
@@ -59,9 +59,10 @@ class Sequences:
 
     def for_window(self, win) -> list[tuple[list[int], int]]:
         """The anomaly prompt for every camera; dashcams (road scenes) also answer the road prompt."""
-        out = [self.build(self.anomaly, anomaly_answer(win.spec.kind, win.incident if win.label == "incident" else None))]
+        incident = win.incident if win.label == "incident" else None
+        out = [self.build(self.anomaly, anomaly_answer(win.spec.kind, incident))]
         if win.spec.kind == ROAD:
-            out.append(self.build(self.road, road_answer(win.incident if win.label == "incident" else None)))
+            out.append(self.build(self.road, road_answer(incident)))
         return out
 
 
@@ -177,7 +178,8 @@ def train(out: Path) -> dict:
         schedule.step()
         losses.append(loss.item())
         if step % 50 == 0 or step == STEPS - 1:
-            logger.info("step %d/%d loss %.4f (%.0f s)", step, STEPS, float(np.mean(losses[-50:])), time.time() - started)
+            logger.info("step %d/%d loss %.4f (%.0f s)", step, STEPS, float(np.mean(losses[-50:])),
+                        time.time() - started)
     hook.remove()
     model.eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -186,7 +188,8 @@ def train(out: Path) -> dict:
     processor.save_pretrained(out)
     record = {"train_seeds": [TRAIN_SEEDS.start, TRAIN_SEEDS.stop], "clips": len(data.windows),
               "incident_clips": sum(w.label == "incident" for w in data.windows), "steps": STEPS, "batch": BATCH,
-              "lr": LR, "vision_steps": VISION_STEPS, "vision_accuracy": vision_accuracy, "final_loss": float(np.mean(losses[-50:])), "render_s": round(rendered, 1),
+              "lr": LR, "vision_steps": VISION_STEPS, "vision_accuracy": vision_accuracy,
+              "final_loss": float(np.mean(losses[-50:])), "render_s": round(rendered, 1),
               "total_s": round(time.time() - started, 1), "threads": 1}
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     logger.info("wrote the demo model to %s: %s", out, record)
