@@ -45,17 +45,17 @@ def roc_auc(positives: list[float], negatives: list[float]) -> float | None:
 
 
 def load_backend(model_dir: Path):
-    from monitor.backends import create_backend
+    from monitor.inference.registry import create_backend
     from monitor.config.models import ModelConfig
 
     return create_backend(ModelConfig(id=str(model_dir), max_new_tokens=80, max_batch=8, describe="always"))
 
 
 def requests_for(spec, video, camera_kind: str, describe: bool):
-    from monitor.backends.base import InferenceRequest
+    from monitor.inference.contract import InferenceRequest
     from monitor.clip import Clip
     from monitor.config.models import PromptsConfig
-    from monitor.prompts import ANOMALY, build_prompt
+    from monitor.inference.prompts import ANOMALY, build_prompt
 
     prompt = build_prompt(ANOMALY, PromptsConfig())
     out = []

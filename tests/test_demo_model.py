@@ -10,18 +10,21 @@ from pathlib import Path
 import av
 import cv2
 import pytest
+import torch
 from transformers import AutoProcessor, LlavaNextVideoForConditionalGeneration
 
 from monitor.assets.scenes import ROAD, STREET, Incident, SceneSpec, make_scene
-from monitor.backends import create_backend
-from monitor.backends.base import InferenceRequest
+from monitor.backends.llava_next_video.preprocess import FramePreprocessor
 from monitor.backends.scoring import YesNoScorer
 from monitor.clip import Clip
 from monitor.config.models import ModelConfig, PromptsConfig
 from monitor.demo_model import DEMO_MODEL_DIR
 from monitor.demo_model.answers import anomaly_answer
 from monitor.demo_model.clips import rendered_frames, window
-from monitor.prompts import ANOMALY, build_prompt
+from monitor.demo_model.data import crop_uint8, normalise
+from monitor.inference.contract import InferenceRequest
+from monitor.inference.prompts import ANOMALY, build_prompt
+from monitor.inference.registry import create_backend
 from monitor.schema import Alert, parse_entry
 
 HELD_OUT = 300_000  # scene seeds far from the training (1000-1299) and evaluation (100000-) ones
@@ -73,8 +76,8 @@ def test_a_held_out_incident_window_scores_above_a_normal_one_and_is_described_t
 @pytest.mark.slow
 def test_the_embedded_demo_opens_an_alert_with_evidence_on_the_bundled_footage_and_ends_it(
         redis_config, redis_client, tmp_path, monkeypatch):
-    from monitor.daemon import Monitor
-    from monitor.demo import demo_config
+    from monitor.app.daemon import Monitor
+    from monitor.app.demo import demo_config
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     config = demo_config()
@@ -100,3 +103,11 @@ def test_the_embedded_demo_opens_an_alert_with_evidence_on_the_bundled_footage_a
         assert sum(1 for _ in container.decode(video=0)) > 0
     assert cv2.imread(opened.evidence.image) is not None
     assert Path(opened.evidence.clip).is_relative_to(tmp_path / "cache")
+
+
+def test_training_inputs_are_the_engines_preprocessed_frames():
+    pre = FramePreprocessor(AutoProcessor.from_pretrained(DEMO_MODEL_DIR).video_processor, torch.device("cpu"),
+                            torch.float32)
+    spec = SceneSpec(STREET, HELD_OUT, 10, (Incident("smoke", 2, 8, 0.5),))
+    video = rendered_frames(make_scene(spec), window(spec, 1, 5, 8))
+    assert torch.equal(normalise(pre, crop_uint8(pre, video)), pre(list(video[None]))[0])

@@ -7,10 +7,10 @@ patches of 21, pooled to 16 tokens a frame) and a vocabulary made from the promp
 
 from __future__ import annotations
 
-from monitor.backends.tiny import ANSWER_WORDS, CHAT_TEMPLATE, SPECIAL
+from monitor.backends.llava_next_video.tiny import ANSWER_WORDS, CHAT_TEMPLATE, SPECIAL
 from monitor.config.models import PromptsConfig
 from monitor.demo_model.answers import all_answers
-from monitor.prompts import ANOMALY, ROAD, build_prompt
+from monitor.inference.prompts import ANOMALY, ROAD, build_prompt
 
 IMAGE_SIZE = 168
 PATCH = 21  # 8 x 8 patches a frame, pooled to 4 x 4 = 16 video tokens a frame

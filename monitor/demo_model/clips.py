@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from monitor.assets.scenes import FPS, SceneSpec
-from monitor.camera import SHORT_SIDE
+from monitor.pipeline.camera import SHORT_SIDE
 from monitor.sources.decode import scaled_size
 
 # A window counts as showing an incident when at least this many of its sampled frames do; with

@@ -45,7 +45,7 @@ def crop_uint8(pre, video: np.ndarray) -> torch.Tensor:
     `normalise` finishes it. The same calls as FramePreprocessor.one, so the inputs are identical."""
     from torchvision.transforms.v2 import functional as tvF
 
-    from monitor.backends.preprocess import _interpolation
+    from monitor.backends.llava_next_video.preprocess import _interpolation
 
     x = torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2)
     oh, ow = pre.output_size(x.shape[-2], x.shape[-1])

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from monitor.assets.scenes import ROAD
-from monitor.backends.preprocess import FramePreprocessor
-from monitor.backends.prompt_tokens import PromptSplitter
+from monitor.backends.llava_next_video.preprocess import FramePreprocessor
+from monitor.backends.llava_next_video.prompt_tokens import PromptSplitter
 from monitor.demo_model import DEMO_MODEL_DIR
 from monitor.demo_model.answers import anomaly_answer, road_answer
 from monitor.demo_model.build import PATCH, build_config, build_processor, build_tokenizer, prompts
