@@ -54,10 +54,10 @@ def load_backend(model_dir: Path):
 def requests_for(spec, video, camera_kind: str, describe: bool):
     from monitor.inference.contract import InferenceRequest
     from monitor.clip import Clip
-    from monitor.config.models import PromptsConfig
+    from monitor.config.models import default_prompts
     from monitor.inference.prompts import ANOMALY, build_prompt
 
-    prompt = build_prompt(ANOMALY, PromptsConfig())
+    prompt = build_prompt(ANOMALY, default_prompts())
     out = []
     for n, win in enumerate(windows(spec, WINDOW_SECONDS, STRIDE, FRAMES)):
         clip = Clip(camera_kind, n, decoded_frames(video, win), win.times, win.start, win.end)

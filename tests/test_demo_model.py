@@ -17,7 +17,7 @@ from monitor.assets.scenes import ROAD, STREET, Incident, SceneSpec, make_scene
 from monitor.backends.llava_next_video.preprocess import FramePreprocessor
 from monitor.backends.scoring import YesNoScorer
 from monitor.clip import Clip
-from monitor.config.models import ModelConfig, PromptsConfig
+from monitor.config.models import ModelConfig, default_prompts
 from monitor.demo_model import DEMO_MODEL_DIR
 from monitor.demo_model.answers import anomaly_answer
 from monitor.demo_model.clips import rendered_frames, window
@@ -40,7 +40,7 @@ def backend():
 def ask(backend, spec: SceneSpec, start: float, end: float):
     win = window(spec, start, end, 8)
     clip = Clip(spec.kind, 0, rendered_frames(make_scene(spec), win), win.times, start, end)
-    request = InferenceRequest(clip=clip, prompts=(build_prompt(ANOMALY, PromptsConfig()),))
+    request = InferenceRequest(clip=clip, prompts=(build_prompt(ANOMALY, default_prompts()),))
     return backend.infer([request])[0].results[0]
 
 
@@ -49,7 +49,7 @@ def test_the_shipped_checkpoint_loads_through_from_pretrained_with_the_real_clas
     processor = AutoProcessor.from_pretrained(DEMO_MODEL_DIR)
     assert type(processor).__name__ == "LlavaNextVideoProcessor"
     assert sum(p.numel() for p in model.parameters()) < 2_000_000
-    text = processor.apply_chat_template(build_prompt(ANOMALY, PromptsConfig()).messages(), add_generation_prompt=True)
+    text = processor.apply_chat_template(build_prompt(ANOMALY, default_prompts()).messages(), add_generation_prompt=True)
     assert text.startswith("USER: <video>\n") and text.endswith(" ASSISTANT:")
     scorer = YesNoScorer(processor.tokenizer)  # raises unless Yes and No are clean single tokens
     assert scorer.yes_ids and scorer.no_ids

@@ -8,7 +8,7 @@ patches of 21, pooled to 16 tokens a frame) and a vocabulary made from the promp
 from __future__ import annotations
 
 from monitor.backends.llava_next_video.tiny import ANSWER_WORDS, CHAT_TEMPLATE, SPECIAL
-from monitor.config.models import PromptsConfig
+from monitor.config.models import default_prompts
 from monitor.demo_model.answers import all_answers
 from monitor.inference.prompts import ANOMALY, ROAD, build_prompt
 
@@ -19,7 +19,7 @@ VOCAB_SIZE = 900
 
 def prompts(verdict: bool = True):
     """The demo cameras' prompts, exactly as the daemon builds them (default config, no context)."""
-    config = PromptsConfig()
+    config = default_prompts()
     return build_prompt(ANOMALY, config, verdict=verdict), build_prompt(ROAD, config)
 
 
