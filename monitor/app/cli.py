@@ -226,7 +226,7 @@ def _announce_demo(config: MonitorConfig) -> None:
     env = f"MONITOR__REDIS__PREFIX={shlex.quote(config.redis.prefix)}"
     if config.redis.url != RedisConfig().url:
         env = f"MONITOR__REDIS__URL={shlex.quote(config.redis.url)} {env}"
-    logger.info("embedded demo: bundled footage, the tiny model (its words are noise); results go to %s under "
+    logger.info("embedded demo: bundled footage, the demo model trained on it; results go to %s under "
                 "the prefix %s", config.redis.url, config.redis.prefix)
     for stream in ("descriptions", "alerts"):
         logger.info("read them in another terminal: %s monitor tail %s", env, stream)

@@ -1,4 +1,4 @@
-"""The embedded default: bundled footage, the tiny offline model and a local Redis, no file needed."""
+"""The embedded default: bundled footage, the demo model trained on it and a local Redis, no file needed."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ logger = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parents[1] / "assets"  # monitor/assets, beside app/
 DEMO_YAML = """
 redis: {url: "redis://127.0.0.1:6379/0", prefix: "monitor:demo:", start_local: true}
-model: {id: "${MONITOR_DEMO_MODEL}", max_new_tokens: 24, max_batch: 2, describe: always}
-window: {seconds: 10, stride: 5, frames: 8}
+model: {id: "${MONITOR_DEMO_MODEL}", max_new_tokens: 80, max_batch: 2, describe: always}
+window: {seconds: 4, stride: 2, frames: 8}
+alerts: {close_after: 2}
 state_dir: "${MONITOR_DEMO_STATE}"
 print_results: true
 cameras:
@@ -28,19 +29,10 @@ def cache_dir() -> Path:
     return Path(base) / "monitor"
 
 
-def tiny_model_dir() -> Path:
-    """The tiny random-weight checkpoint, made on first use (seconds, no network)."""
-    path = cache_dir() / "tiny-llava-next-video"
-    if not (path / "config.json").exists():
-        from monitor.backends.llava_next_video.tiny import make_tiny_checkpoint
-
-        logger.info("making the tiny offline model in %s (first run only)", path)
-        make_tiny_checkpoint(path)
-    return path
-
-
 def demo_config() -> MonitorConfig:
+    from monitor.demo_model import DEMO_MODEL_DIR
+
     env = dict(os.environ)
-    env.update(MONITOR_DEMO_MODEL=str(tiny_model_dir()), MONITOR_DEMO_STATE=str(cache_dir() / "state"),
+    env.update(MONITOR_DEMO_MODEL=str(DEMO_MODEL_DIR), MONITOR_DEMO_STATE=str(cache_dir() / "state"),
                MONITOR_DEMO_ASSETS=str(ASSETS))
     return parse_config(DEMO_YAML, "<embedded demo config>", env)

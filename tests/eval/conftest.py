@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from monitor.assets.make_footage import BUNDLED, scene_frames, write_mp4
 
 from monitor.inference.registry import InferenceResult, PromptResult, register
 from monitor.config import parse_config
@@ -43,8 +45,8 @@ register("scripted")(ScriptedBackend)
 def clips(tmp_path) -> Path:
     folder = tmp_path / "clips"
     folder.mkdir()
-    shutil.copy(ASSETS / "street.mp4", folder / "street.mp4")
-    shutil.copy(ASSETS / "road.mp4", folder / "road.mp4")
+    for name, spec in BUNDLED.items():  # the bundled scenes, 20 s long: the numbers here are worked out for that
+        write_mp4(folder / name, scene_frames(replace(spec, seconds=20.0)), preset="veryfast")
     return folder
 
 
