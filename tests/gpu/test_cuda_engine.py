@@ -196,7 +196,8 @@ CHILD = textwrap.dedent("""
 
 
 def test_a_device_side_assert_is_fatal_through_the_scheduler(tiny_model_dir):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_LAUNCH_BLOCKING": "0"}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)  # keep the caller's too
+    env = {**os.environ, "PYTHONPATH": path, "CUDA_LAUNCH_BLOCKING": "0"}
     done = subprocess.run([sys.executable, "-c", CHILD, str(tiny_model_dir)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
