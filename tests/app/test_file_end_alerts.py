@@ -18,7 +18,7 @@ def test_an_alert_open_on_a_files_last_clip_ends_with_it(redis_config, redis_cli
     config = validate({
         "redis": redis_config.model_dump(), "model": {"id": str(tiny_model_dir)},
         "alerts": {"open_after": 1, "threshold": 0.5, "smoothing": 1.0}, "state_dir": str(tmp_path),
-        "metrics": {"enabled": False},
+        "metrics": {"enabled": False}, "evidence": {"enabled": False},  # alerts go out from the dispatcher itself
         "cameras": [{"id": "hall", "url": str(tmp_path / "hall.mp4"), "pace": "fast"}]})
     monitor = Monitor(config)
     prompts = monitor.cameras["hall"].prompts
@@ -28,7 +28,8 @@ def test_an_alert_open_on_a_files_last_clip_ends_with_it(redis_config, redis_cli
             clip = Clip("hall", seq, np.full((8, 16, 16, 3), 40 * seq, np.uint8), stamps, stamps[0], stamps[-1],
                         final=final)
             request = InferenceRequest(clip=clip, prompts=prompts)
-            monitor._on_result(InferenceResult(request, (PromptResult("anomaly", "Yes, a fire.", 0.95),)), 0.1)
+            # the result stage's handler, called as its thread would call it
+            monitor.dispatch(InferenceResult(request, (PromptResult("anomaly", "Yes, a fire.", 0.95),)), 0.1)
         # then the alert opened on the first clip and ended with the file's last one, while it still scored
         # high (read before shutdown, which would end it too)
         phases = [parse_entry(f).phase for _, f in redis_client.xrange(f"{redis_config.prefix}alerts")]
