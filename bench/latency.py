@@ -15,18 +15,36 @@ from monitor.pipeline.scheduler import Scheduler
 
 
 class EngineBackend:
-    """The engine as the daemon's scheduler sees it (the llava_next_video backend without the loading)."""
+    """The engine as the daemon's scheduler sees it (the llava_next_video backend without the loading).
+    Every StreamingBackend member is spelled out: on Python 3.12 `isinstance` against a runtime Protocol
+    looks members up statically, so members forwarded by `__getattr__` are not seen and the scheduler
+    would take the batch-at-a-time path."""
     name, model_id, input_spec = "llava_next_video", "bench", INPUT
 
     def __init__(self, engine):
         self.engine = engine
 
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
     @property
     def busy(self) -> bool:
         return self.engine.busy
+
+    def room(self) -> int:
+        return self.engine.room()
+
+    def admit(self, requests):
+        return self.engine.admit(requests)
+
+    def advance(self):
+        return self.engine.advance()
+
+    def abort(self):
+        return self.engine.abort()
+
+    def infer(self, requests):
+        return self.engine.infer(requests)
+
+    def warmup(self, prompts, frames: int = 8) -> None:
+        self.engine.warmup(prompts, frames)
 
     def close(self) -> None:
         pass
