@@ -22,7 +22,7 @@ def test_eval_runs_the_tiny_model_over_the_clips_as_the_daemon_would(clips, tmp_
     assert report["clips"]["windows"] == 16 and report["clips"]["positive_windows"] == 3
     assert 0.0 <= report["clip"]["roc_auc"] <= 1.0  # random weights: any value, but a real one
     saved = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert saved["config"]["model"]["backend"] == "transformers"
+    assert saved["config"]["model"]["backend"] == "llava_next_video"  # the old `transformers` name, mapped
     assert all(0.0 <= r["score"] <= 1.0 for r in saved["worst"]["false_positives"])
 
 
