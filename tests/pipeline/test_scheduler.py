@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from monitor.inference.contract import InferenceRequest, InferenceResult, PromptResult
+from monitor.inference.contract import InferenceRequest, InferenceResult, InputSpec, PromptResult
 from monitor.inference.errors import FatalBackendError
 from monitor.clip import Clip
 from monitor.inference.prompts import Prompt
@@ -25,6 +25,10 @@ def request(camera, seq):
 class RecordingBackend:
     name = "recording"
     model_id = "none"
+    input_spec = InputSpec()
+
+    def warmup(self, prompts, frames):
+        pass
 
     def __init__(self, delay=0.0, fail_with=None):
         self.batches = []
@@ -186,7 +190,7 @@ def test_streaming_engine_failing_mid_decoding_reports_every_clip_in_flight_and_
     scheduler.submit(later)
     assert wait_for(lambda: got, timeout=60)
     scheduler.stop()
-    assert [r.request for r in got] == [later] and got[0].results[0].text
+    assert [r.request.id for r in got] == [later.id] and got[0].results[0].text
     assert scheduler.stats.failed == 2 and scheduler.stats.completed == 1 and scheduler.fatal is None
 
 
@@ -295,8 +299,6 @@ def test_a_waiting_submit_gives_up_when_its_camera_stops():
 class ScriptedStreamingBackend(RecordingBackend):
     """The streaming contract (admit / advance / busy / room / abort) with scripted timing, beside the
     real engine's tests below: each admitted clip finishes after `steps` advances."""
-
-    streaming = True
 
     def __init__(self, steps=2, rows=2, fail_advance=None):
         super().__init__()
