@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from monitor.keys import Keys
-from tests.cluster.workers import (STRIDE_S, TTL_S, Worker, as_json, balanced, cluster_config, descriptions, dump, gaps,
+from tests.cluster.workers import (STRIDE_S, TTL_S, WINDOW_S, Worker, as_json, balanced, cluster_config, descriptions, dump, gaps,
                                    handoff_problems, lease_holders, leased_at, owners, stop_all, worker_stats)
 from tests.fixtures_media import write_h264
 from tests.waiting import wait_for
@@ -18,8 +18,9 @@ CAMERAS = 9
 STARTUP_S = 150  # three processes importing torch and warming the model up on 2 busy cores
 RENEW_S = TTL_S / 3  # the default renewal interval
 TAKEOVER_S = TTL_S + RENEW_S  # lease expiry, then the next tick of the worker that takes it
-# A handoff's gap in windows: the takeover, opening the file, the first stride, and 2 busy cores.
-GAP_LIMIT_S = TAKEOVER_S + STRIDE_S + 3.0
+# A handoff's gap in windows: the takeover, opening the file, the new owner's first clip (it waits for a
+# full window), and 2 busy cores.
+GAP_LIMIT_S = TAKEOVER_S + WINDOW_S + 3.0
 
 
 @pytest.fixture

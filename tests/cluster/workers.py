@@ -21,6 +21,7 @@ from monitor.schema import parse_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 TTL_S, STRIDE_S = 3.0, 1.0
+WINDOW_S = 2.0
 
 
 def cluster_config(redis_config, model_dir: Path, video: Path, state_dir: Path, cameras: int) -> dict:
@@ -30,7 +31,7 @@ def cluster_config(redis_config, model_dir: Path, video: Path, state_dir: Path, 
         # 2 busy cores in the tests.
         "model": {"id": str(model_dir), "max_new_tokens": 4, "max_batch": 4, "max_wait_ms": 20,
                   "describe": "on_alert", "score_threshold": 1.0, "batch_shapes": [1]},
-        "window": {"seconds": 2, "stride": STRIDE_S, "frames": 2},
+        "window": {"seconds": WINDOW_S, "stride": STRIDE_S, "frames": 2},
         "source": {"backoff_initial": 0.2, "backoff_max": 1.0},
         "state_dir": str(state_dir),
         "metrics": {"listen": "127.0.0.1:0"},
